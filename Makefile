@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`.
+# Both install what they need first (a virtualenv in .venv, node_modules for
+# the JavaScript test clients), so they work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run dev test bench clean
+
+run: $(VENV)/.runtime
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+dev: $(VENV)/.runtime
+	$(BIN)/flask --app app run --debug
+
+test: $(VENV)/.dev node_modules/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache

@@ -1,0 +1,26 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Imports only `os`: anything that imports the app or `requests` here would
+run in the master before the gevent worker patches (specs/deployment.md §1.2).
+"""
+import os
+
+wsgi_app = "wsgi:app"
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gevent"
+# One worker by default: Socket.IO long-polling needs every request of a
+# session on the same process. More workers need sticky sessions in nginx
+# and a message queue (REDIS_URL); see README "Deployment".
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+# For gevent workers only a liveness heartbeat, not a request time limit.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# In-flight streams get this long to finish on restart or deploy.
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
+# Longer than nginx's upstream keepalive_timeout (60 s).
+keepalive = 75
+preload_app = False
+accesslog = os.environ.get("ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+control_socket_disable = True

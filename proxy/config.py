@@ -1,0 +1,122 @@
+"""Configuration: defaults, then the YAML file named by SWITCHBOARD_CONFIG,
+then environment variables, then the mapping given to create_app().
+
+Read once by create_app(); everything downstream receives a `Settings`.
+Zero configuration works: the demo models answer and state goes to SQLite.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+import yaml
+
+
+@dataclass(slots=True)
+class ProviderSettings:
+    """Credentials and endpoint of one upstream vendor (or one named server)."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    key_variable: str | None = None  # the environment variable to name in errors
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# vendor -> (key variable, base URL variable)
+PROVIDER_ENVIRONMENT = {
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    "coze": ("COZE_API_KEY", "COZE_BASE_URL"),
+}
+
+# setting -> (environment variable, parser)
+ENVIRONMENT = {
+    "default_model": ("SWITCHBOARD_DEFAULT_MODEL", str),
+    "cors_origins": ("SWITCHBOARD_CORS_ORIGINS", lambda v: [o.strip() for o in v.split(",") if o.strip()]),
+    "heartbeat_seconds": ("SWITCHBOARD_HEARTBEAT_SECONDS", float),
+    "max_body_bytes": ("SWITCHBOARD_MAX_BODY_BYTES", int),
+    "demo_delay": ("SWITCHBOARD_DEMO_DELAY", float),
+    "api_keys": ("SWITCHBOARD_API_KEYS", lambda v: [k.strip() for k in v.split(",") if k.strip()]),
+    "connect_timeout": ("SWITCHBOARD_CONNECT_TIMEOUT", float),
+    "idle_timeout": ("SWITCHBOARD_IDLE_TIMEOUT", float),
+    "total_timeout": ("SWITCHBOARD_TOTAL_TIMEOUT", float),
+    "max_retries": ("SWITCHBOARD_MAX_RETRIES", int),
+    "redis_url": ("REDIS_URL", str),
+    "database_path": ("SWITCHBOARD_DATABASE", str),
+}
+
+
+@dataclass(slots=True)
+class Settings:
+    default_model: str = "mock"
+    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    heartbeat_seconds: float = 15.0
+    # base64 images make chat requests large; also the Socket.IO message limit
+    max_body_bytes: int = 20 * 1024 * 1024
+    # multiplies the demo models' pauses: 0 streams instantly (tests), 1 is real pace
+    demo_delay: float = 1.0
+    api_keys: list[str] = field(default_factory=list)
+    connect_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    total_timeout: float = 900.0
+    max_retries: int = 2
+    redis_url: str | None = None
+    database_path: str | None = None
+    providers: dict[str, ProviderSettings] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        settings = cls()
+        known = {f.name for f in fields(cls)}
+        path = (overrides or {}).get("config_file") or environ.get("SWITCHBOARD_CONFIG")
+        file_values = read_config_file(path) if path else {}
+        for name, value in file_values.items():
+            if name in known:
+                setattr(settings, name, value)
+            else:
+                settings.extra[name] = value
+        for name, (variable, parse) in ENVIRONMENT.items():
+            if environ.get(variable):
+                setattr(settings, name, parse(environ[variable]))
+        settings.providers = providers_from(environ, file_values.get("providers") or {})
+        for name, value in (overrides or {}).items():
+            if name == "config_file":
+                continue
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}")
+            setattr(settings, name, value)
+        return settings
+
+
+def providers_from(environ: Mapping[str, str], declared: Mapping[str, Any]) -> dict[str, ProviderSettings]:
+    """Vendor credentials: from the environment, overridable per vendor in YAML."""
+    providers: dict[str, ProviderSettings] = {}
+    for vendor, (key_variable, url_variable) in PROVIDER_ENVIRONMENT.items():
+        providers[vendor] = ProviderSettings(environ.get(key_variable), environ.get(url_variable), key_variable)
+    for vendor, values in declared.items():
+        current = providers.setdefault(vendor, ProviderSettings())
+        values = dict(values or {})
+        key_variable = values.pop("api_key_env", None)
+        if key_variable:
+            current.key_variable = key_variable
+            current.api_key = environ.get(key_variable)
+        current.api_key = values.pop("api_key", current.api_key)
+        current.base_url = values.pop("base_url", current.base_url)
+        current.options.update(values)
+    return providers
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        raise ValueError(f"SWITCHBOARD_CONFIG names {path!r}, which does not exist") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path!r} must hold a YAML mapping at the top level")
+    return values

@@ -1,0 +1,9 @@
+"""The provider registry: one line per provider module.
+
+    router -> REGISTRY[route.provider](credentials, settings).open(...)
+"""
+from .demo import DemoProvider
+
+REGISTRY = {
+    DemoProvider.name: DemoProvider,
+}

@@ -1,0 +1,217 @@
+"""The built-in demo provider: deterministic models that need no key.
+
+    router -> DemoProvider.open(request, route) -> UpstreamStream of scripted events
+
+The first five reproduce the AI Workbench example server (specs/workbench.md
+§8); `agent-demo` shows every Workbench event type (plan, todos, reasoning,
+text). Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
+A cancelled stream stops at its next pause, and records when it stopped, so
+tests can observe that a departed client stopped its provider.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Callable, Iterator
+
+from ..canonical import (
+    ChatRequest,
+    File,
+    Finish,
+    Message,
+    PlanStep,
+    PlanUpdate,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseMetadata,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    TodoUpdate,
+    Usage,
+)
+from . import demo_images
+from .base import ModelRoute, Provider, UpstreamStream, capabilities
+
+# One scripted step: ("text" | "reasoning" | "plan" | "todo" | "image", payload, pause before it)
+Step = tuple[str, object, float]
+Script = Callable[[ChatRequest, str], list[Step]]
+
+TEXT_PAUSE = 0.05
+THINK_PAUSE = 1.0
+
+HTML_DOCUMENT = (
+    "<!DOCTYPE html>\n<html>\n<body>\n<h1>Hello World</h1>\n"
+    "<p>This is a hardcoded HTML document.</p>\n</body>\n</html>\n"
+)
+
+
+def _last(request: ChatRequest) -> Message | None:
+    return request.messages[-1] if request.messages else None
+
+
+def _last_text(request: ChatRequest) -> str | None:
+    """The last message's text when it is text only (the example's `isText`)."""
+    last = _last(request)
+    return last.text if last is not None and last.is_text_only else None
+
+
+def mock(request: ChatRequest, _: str) -> list[Step]:
+    text = _last_text(request)
+    return [
+        ("text", "This is a response from the mock model. I received your message: ", TEXT_PAUSE),
+        ("text", text if text is not None else "Multimedia content", TEXT_PAUSE),
+    ]
+
+
+def text_in_image_out(request: ChatRequest, _: str) -> list[Step]:
+    return [
+        ("text", "Here is your generated image:\n", TEXT_PAUSE),
+        ("image", "sunset", TEXT_PAUSE),
+    ]
+
+
+def text_img_in_text_img_out(request: ChatRequest, _: str) -> list[Step]:
+    text = _last_text(request)
+    if text is not None and "get me an image" in text.lower():
+        return [("text", "Here is the image you requested:\n", TEXT_PAUSE), ("image", "sunset", TEXT_PAUSE)]
+    return [
+        ("text", "I can process images and text. Try asking 'get me an image' or sending an image.", TEXT_PAUSE),
+        ("text", "\n", TEXT_PAUSE),
+        ("image", "mosaic", TEXT_PAUSE),
+    ]
+
+
+def reflection_and_thinking(request: ChatRequest, _: str) -> list[Step]:
+    text = _last_text(request)
+    return [
+        ("reasoning", "Analyzing the request...\n", TEXT_PAUSE),
+        ("reasoning", "Identifying key concepts...\n", THINK_PAUSE),
+        ("text", "After deep reflection, I have concluded that ", THINK_PAUSE),
+        ("text", text if text is not None else "this input", TEXT_PAUSE),
+        ("text", " is indeed interesting.", TEXT_PAUSE),
+    ]
+
+
+def text_in_html_out(request: ChatRequest, _: str) -> list[Step]:
+    return [
+        ("text", "Here is the HTML document you requested:\n", TEXT_PAUSE),
+        ("text", "```html\n", TEXT_PAUSE),
+        ("text", HTML_DOCUMENT, TEXT_PAUSE),
+        ("text", "```", TEXT_PAUSE),
+    ]
+
+
+def agent_demo(request: ChatRequest, _: str) -> list[Step]:
+    subject = _last_text(request) or "your request"
+    titles = ["Analyze request", "Gather facts", "Write answer"]
+
+    def steps(*statuses: str) -> tuple[PlanStep, ...]:
+        return tuple(PlanStep(f"step-{i + 1}", title, status) for i, (title, status) in enumerate(zip(titles, statuses)))
+
+    return [
+        ("plan", PlanUpdate("task-1", steps("running", "pending", "pending")), TEXT_PAUSE),
+        ("reasoning", f"The user asked about: {subject}\n", TEXT_PAUSE),
+        ("reasoning", "I will break this into three steps.\n", THINK_PAUSE / 2),
+        ("todo", TodoUpdate(steps("completed", "running", "pending")), THINK_PAUSE / 2),
+        ("reasoning", "Collecting what I know...\n", THINK_PAUSE / 2),
+        ("todo", TodoUpdate(steps("completed", "completed", "running")), THINK_PAUSE / 2),
+        ("text", "Here is my answer about ", TEXT_PAUSE),
+        ("text", subject, TEXT_PAUSE),
+        ("text", ": every step of the plan is done.", TEXT_PAUSE),
+        ("todo", TodoUpdate(steps("completed", "completed", "completed")), TEXT_PAUSE),
+    ]
+
+
+# model id -> (script, capabilities beyond the defaults, description)
+MODELS: dict[str, tuple[Script, dict[str, bool]]] = {
+    "mock": (mock, {}),
+    "text-in-image-out": (text_in_image_out, {"imageOutput": True}),
+    "text-img-in-text-img-out": (text_img_in_text_img_out, {"imageInput": True, "imageOutput": True}),
+    "reflection-and-thinking": (reflection_and_thinking, {"thinking": True}),
+    "text-in-html-out": (text_in_html_out, {}),
+    "agent-demo": (agent_demo, {"thinking": True}),
+}
+
+CREATED = 1_767_225_600  # 2026-01-01, fixed so /v1/models is stable
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: the demo has no tokenizer."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+class DemoProvider(Provider):
+    name = "demo"
+
+    def __init__(self, credentials, settings) -> None:
+        super().__init__(credentials, settings)
+        # The last streams opened, so tests can watch a cancelled one stop.
+        self.recent: collections.deque[UpstreamStream] = collections.deque(maxlen=64)
+
+    @property
+    def configured(self) -> bool:
+        return True
+
+    def models(self) -> list[ModelRoute]:
+        return [
+            ModelRoute(model_id, self.name, model_id, "switchboard-demo", capabilities(extra), CREATED)
+            for model_id, (_, extra) in MODELS.items()
+        ]
+
+    def open(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
+        script, _ = MODELS[route.upstream_model]
+        steps = script(request, route.id)
+        stream = UpstreamStream(())
+        stream._events = self._play(request, route, steps, stream)
+        self.recent.append(stream)
+        return stream
+
+    def _play(self, request: ChatRequest, route: ModelRoute, steps: list[Step], stream: UpstreamStream) -> Iterator:
+        try:
+            yield from self._events(request, route, steps, stream)
+        finally:
+            stream.finished_at = time.monotonic()
+
+    def _events(self, request: ChatRequest, route: ModelRoute, steps: list[Step], stream: UpstreamStream) -> Iterator:
+        scale = self.settings.demo_delay
+        cancelled = stream.cancelled
+        yield ResponseMetadata(f"demo-{id(stream):x}", route.id, int(time.time()))
+        open_block = None  # ("text" | "reasoning", block id) of the block currently open
+        blocks = 0
+        produced: list[str] = []
+        for kind, payload, pause in steps:
+            if (scale and cancelled.wait(pause * scale)) or cancelled.is_set():
+                return  # cancelled: stop at once, no further events
+            if kind == "image":
+                # Surfaces render a File in their own way (the Workbench as a
+                # Markdown image in the content, as the example server does).
+                yield File("image/png", demo_images.url(str(payload), request.server_url))
+                continue
+            block = kind if kind in ("text", "reasoning") else None
+            if open_block and open_block[0] != block:
+                yield _end(open_block)
+                open_block = None
+            if block and open_block is None:
+                blocks += 1
+                open_block = (block, f"{block}-{blocks}")
+                yield TextStart(open_block[1]) if block == "text" else ReasoningStart(open_block[1])
+            if kind == "text":
+                produced.append(str(payload))
+                yield TextDelta(open_block[1], str(payload))
+            elif kind == "reasoning":
+                produced.append(str(payload))
+                yield ReasoningDelta(open_block[1], str(payload))
+            else:
+                yield payload  # a PlanUpdate or TodoUpdate
+        if open_block:
+            yield _end(open_block)
+        prompt = "".join(message.text for message in request.messages)
+        yield Usage(estimate_tokens(prompt), estimate_tokens("".join(produced)))
+        yield Finish("stop", "stop")
+
+
+def _end(block: tuple[str, str]):
+    kind, block_id = block
+    return TextEnd(block_id) if kind == "text" else ReasoningEnd(block_id)

@@ -1,0 +1,69 @@
+"""Server-Sent Events: the only code that frames or parses SSE.
+
+Surfaces frame their output with `encode`/`encode_json`; providers read
+upstream streams with `read_events`, which feeds sseclient-py from
+`raw.read1()` so that close-delimited upstreams are not held back by
+read-size buffering (specs/deployment.md §6).
+
+Pure: imports neither flask nor requests (a response object is duck-typed).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import orjson
+from sseclient import Event, SSEClient
+
+HEARTBEAT = b": keepalive\n\n"
+DONE = b"data: [DONE]\n\n"
+READ_SIZE = 65536
+
+__all__ = ["HEARTBEAT", "DONE", "Event", "encode", "encode_json", "dumps", "read_events", "parse"]
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON, UTF-8, non-ASCII kept as is (what every client accepts)."""
+    return orjson.dumps(obj)
+
+
+def encode(data: bytes | str, event: str | None = None) -> bytes:
+    """One SSE event. `data` must not contain newlines (JSON never does)."""
+    if isinstance(data, str):
+        data = data.encode()
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def encode_json(obj: Any, event: str | None = None) -> bytes:
+    return encode(orjson.dumps(obj), event)
+
+
+def comment(text: str) -> bytes:
+    return b": " + text.encode() + b"\n\n"
+
+
+def iter_raw(response: Any) -> Iterator[bytes]:
+    """Yield bytes as soon as they arrive from a streamed requests response.
+
+    `read1` returns whatever is available (up to READ_SIZE) instead of
+    waiting for a full buffer; `decode_content=True` undoes gzip.
+    """
+    raw = response.raw
+    while True:
+        chunk = raw.read1(READ_SIZE, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
+def read_events(response: Any) -> Iterator[Event]:
+    """SSE events (`.event`, `.data`, `.id`) of a streamed upstream response."""
+    return SSEClient(iter_raw(response)).events()
+
+
+def parse(chunks: Iterable[bytes] | bytes) -> list[Event]:
+    """Parse SSE bytes already in memory (tests, golden files, transcripts)."""
+    if isinstance(chunks, bytes):
+        chunks = [chunks]
+    return list(SSEClient(chunks).events())

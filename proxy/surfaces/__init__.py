@@ -1,0 +1,11 @@
+"""Client protocol surfaces: one blueprint each, registered here.
+
+Each surface is a blueprint module (IO: Flask) plus, where it has one, a
+`*_codec.py` module of pure decode/encode functions.
+"""
+from . import models, workbench
+
+BLUEPRINTS = [
+    workbench.blueprint,
+    models.blueprint,
+]

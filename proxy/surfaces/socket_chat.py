@@ -1,0 +1,120 @@
+"""The Workbench Socket.IO fallback (specs/workbench.md §5, specs/socketio.md).
+
+    42["chat", {messages, model?, id?}] -> workbench_codec -> router
+    -> 42["chunk", {content}] ... 42["complete"]   or   42["error", {message}]
+
+Thinking, plan and todo updates go out as `thinking`, `plan_update` and
+`todo_update` events with the SSE payloads. A chat that carries an `id` gets
+that id in every payload it causes (so several chats on one socket can run
+at once without mixing). A `cancel {id?}` event or a disconnect stops the
+socket's chats and their upstreams. Everything goes to the requesting socket
+only, never broadcast.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from flask import Flask, request
+from flask_socketio import SocketIO
+
+from ..errors import ProxyError
+from ..streaming import guard
+from . import workbench_codec as codec
+
+log = logging.getLogger(__name__)
+
+OUTGOING = {"content": "chunk", "thinking": "thinking", "plan_update": "plan_update",
+            "todo_update": "todo_update", "complete": "complete", "error": "error"}
+
+
+class ActiveChats:
+    """sid -> {chat tag: upstream stream}, to cancel on disconnect or `cancel`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chats: dict[str, dict[Any, Any]] = defaultdict(dict)
+
+    def add(self, sid: str, tag: Any, stream) -> Any:
+        with self._lock:
+            key = tag if tag is not None else object()
+            self._chats[sid][key] = stream
+            return key
+
+    def remove(self, sid: str, key: Any) -> None:
+        with self._lock:
+            chats = self._chats.get(sid)
+            if chats is not None:
+                chats.pop(key, None)
+                if not chats:
+                    del self._chats[sid]
+
+    def cancel(self, sid: str, tag: Any = None) -> int:
+        with self._lock:
+            chats = self._chats.get(sid, {})
+            streams = [s for key, s in chats.items() if tag is None or key == tag]
+        for stream in streams:
+            stream.cancel()
+        return len(streams)
+
+    def count(self, sid: str | None = None) -> int:
+        with self._lock:
+            if sid is None:
+                return sum(len(c) for c in self._chats.values())
+            return len(self._chats.get(sid, {}))
+
+
+def init_app(app: Flask, board) -> SocketIO:
+    settings = board.settings
+    origins = settings.cors_origins
+    # async_mode stays unset: threading under `flask run`, gevent under gunicorn.
+    socketio = SocketIO(
+        app,
+        cors_allowed_origins="*" if "*" in origins else origins,
+        max_http_buffer_size=settings.max_body_bytes,
+    )
+    chats = ActiveChats()
+    board.socket_chats = chats
+
+    def send(sid: str, tag: Any, name: str, payload: dict | None) -> None:
+        if tag is not None:
+            payload = {**(payload or {}), "id": tag}
+        if payload is None:
+            socketio.emit(name, to=sid)
+        else:
+            socketio.emit(name, payload, to=sid)
+
+    @socketio.on("chat")
+    def on_chat(data: Any = None) -> None:
+        sid = request.sid
+        tag = data.get("id") if isinstance(data, dict) else None
+        try:
+            chat_request = codec.decode_request(data, settings.default_model, request.host_url.rstrip("/"))
+            stream = board.router.open(chat_request)
+        except ProxyError as error:
+            send(sid, tag, "error", {"message": error.message, "code": error.code})
+            return
+        key = chats.add(sid, tag, stream)
+        try:
+            for name, payload in codec.messages(guard(stream)):
+                if stream.cancelled.is_set():
+                    break
+                send(sid, tag, OUTGOING[name], payload)
+        finally:
+            chats.remove(sid, key)
+            stream.cancel()
+
+    @socketio.on("cancel")
+    def on_cancel(data: Any = None) -> None:
+        tag = data.get("id") if isinstance(data, dict) else None
+        chats.cancel(request.sid, tag)
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_: Any) -> None:
+        cancelled = chats.cancel(request.sid)
+        if cancelled:
+            log.info("socket %s left: cancelled %d chat(s)", request.sid, cancelled)
+
+    return socketio

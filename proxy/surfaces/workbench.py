@@ -1,0 +1,56 @@
+"""The AI Workbench "Proxy GPT" HTTP surface (specs/workbench.md).
+
+    GET /health, HEAD|GET /, POST /api/chat -> workbench_codec -> router -> SSE
+
+The Socket.IO fallback lives in socket_chat.py; /v1/models in models.py.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from .. import __version__
+from ..errors import ProxyError
+from ..providers import demo_images
+from ..streaming import guard, sse_response
+from . import workbench_codec as codec
+from .common import error_response, json_response, read_json, server_url, switchboard
+
+blueprint = Blueprint("workbench", __name__)
+
+
+@blueprint.errorhandler(ProxyError)
+def handle_error(error: ProxyError) -> Response:
+    return error_response(error, codec.error_body)
+
+
+@blueprint.get("/health")
+def health() -> Response:
+    if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
+        return json_response({"status": "ok", "version": __version__})
+    return Response("OK", mimetype="text/plain")
+
+
+@blueprint.route("/", methods=["GET", "HEAD"])
+def index() -> Response:
+    return json_response(
+        {"name": "switchboard", "version": __version__, "status": "ok",
+         "endpoints": ["/health", "/v1/models", "/api/chat", "/socket.io/"]}
+    )
+
+
+@blueprint.post("/api/chat")
+def chat() -> Response:
+    board = switchboard()
+    chat_request = codec.decode_request(read_json(), board.settings.default_model, server_url())
+    stream = board.router.open(chat_request)
+    return sse_response(codec.encode_stream(guard(stream)), stream, board.settings.heartbeat_seconds)
+
+
+@blueprint.get("/demo/images/<name>.png")
+def demo_image(name: str) -> Response:
+    try:
+        png = demo_images.render(name)
+    except KeyError:
+        return json_response({"error": {"message": f"no demo image {name!r}", "type": "not_found_error",
+                                        "param": None, "code": "not_found"}}, 404)
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=86400"})

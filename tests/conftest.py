@@ -1,0 +1,16 @@
+"""Shared fixtures: an app with instant demo models and its test client."""
+from __future__ import annotations
+
+import pytest
+
+from proxy import create_app
+
+
+@pytest.fixture
+def app():
+    return create_app({"demo_delay": 0})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
