@@ -14,3 +14,12 @@ def app():
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def fake_upstream():
+    """A fake upstream LLM server (tests/fakes/upstream.py), closed after the test."""
+    from tests.fakes.upstream import FakeUpstream
+
+    with FakeUpstream() as fake:
+        yield fake

@@ -1,0 +1,192 @@
+"""HTTP plumbing shared by the network providers (all provider IO goes here).
+
+    provider.open() -> UpstreamClient.post(...)      connect, send, check status
+    provider stream -> SSEReader(response).events()  SSE events, errors mapped
+    client gone     -> SSEReader.cancel()            shuts the socket down
+
+One pooled `requests.Session` per upstream client and process, created on
+first use (never in gunicorn's master). Timeouts: a connect timeout, an idle
+timeout that resets on every byte (the socket read timeout), and a total
+ceiling checked between events. Upstream keys never appear in errors or logs.
+"""
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from typing import Any, Iterator, Mapping
+
+import orjson
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from .. import sse
+from ..config import Settings
+from ..errors import ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait: `retry-after-ms`, then `retry-after` (seconds or HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def error_message(body: bytes) -> tuple[str, str | None]:
+    """(message, upstream error type or code) from any vendor's JSON error body."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace").strip()[:500] or "no error body", None
+    if isinstance(data, list) and data:  # Gemini sometimes wraps errors in a list
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            kind = error.get("code") if isinstance(error.get("code"), str) else None
+            return str(error.get("message") or error), error.get("type") or error.get("status") or kind
+        return str(error), None
+    return str(data), None
+
+
+def error_from_response(response: requests.Response, provider: str, secrets: tuple[str, ...] = ()) -> ProxyError:
+    body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if response.raw is not None else b""
+    message, kind = error_message(body)
+    headers = response.headers
+    error = from_upstream_status(
+        response.status_code,
+        f"{provider} returned {response.status_code}: {redact(message, secrets)}",
+        retry_after=parse_retry_after(headers),
+        provider=provider,
+    )
+    should_retry = headers.get("x-should-retry")
+    if should_retry in ("true", "false"):
+        error.retryable = should_retry == "true"
+    if kind == "insufficient_quota" or "insufficient_quota" in message:
+        error.retryable = False  # a quota is not a transient rate limit
+        error.code = "insufficient_quota"
+    return error
+
+
+def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
+    """Map requests/urllib3/socket failures to the error tree."""
+    if isinstance(exc, (requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)):
+        return UpstreamTimeout(f"{provider}: connecting took longer than {settings.connect_timeout:g}s", provider=provider)
+    if isinstance(exc, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return UpstreamTimeout(
+            f"{provider} sent nothing for {settings.idle_timeout:g}s (idle timeout)", code="idle_timeout", provider=provider
+        )
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return UpstreamError(f"{provider}: could not connect to the upstream", code="connection_error", provider=provider)
+    return UpstreamError(f"{provider}: the upstream connection was cut mid-response", code="connection_cut", provider=provider)
+
+
+class UpstreamClient:
+    """A pooled session for one upstream vendor, per process."""
+
+    def __init__(self, provider: str, settings: Settings, pool_size: int = 1000) -> None:
+        self.provider = provider
+        self.settings = settings
+        self.pool_size = pool_size
+        self._session: requests.Session | None = None
+        self._pid = 0
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None or self._pid != os.getpid():
+            session = requests.Session()
+            # Sized for a gevent worker's many concurrent streams to one host;
+            # retries are ours (router), not urllib3's.
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=self.pool_size, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.trust_env = False
+            self._session, self._pid = session, os.getpid()
+        return self._session
+
+    def post(
+        self, url: str, body: Any, headers: Mapping[str, str], *, stream: bool = True, secrets: tuple[str, ...] = ()
+    ) -> requests.Response:
+        """POST JSON; returns a 2xx response or raises a ProxyError (body read and closed)."""
+        settings = self.settings
+        merged = {"Content-Type": "application/json", **headers}
+        try:
+            response = self.session.post(
+                url,
+                data=orjson.dumps(body),
+                headers=merged,
+                stream=stream,
+                timeout=(settings.connect_timeout, settings.idle_timeout),
+            )
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise transport_error(exc, self.provider, settings) from None
+        if response.status_code >= 400:
+            try:
+                raise error_from_response(response, self.provider, secrets)
+            finally:
+                response.close()
+        return response
+
+
+class SSEReader:
+    """Reads one streamed upstream response as SSE events; cancel() from anywhere."""
+
+    __slots__ = ("response", "provider", "settings", "started", "cancelled")
+
+    def __init__(self, response: requests.Response, provider: str, settings: Settings) -> None:
+        self.response = response
+        self.provider = provider
+        self.settings = settings
+        self.started = time.monotonic()
+        self.cancelled = False
+
+    def events(self) -> Iterator[sse.Event]:
+        """SSE events; raises ProxyError on timeouts and cut connections.
+        Closes the response when done, cut or cancelled."""
+        deadline = self.started + self.settings.total_timeout
+        try:
+            for event in sse.read_events(self.response):
+                yield event
+                if time.monotonic() > deadline:
+                    raise UpstreamTimeout(
+                        f"{self.provider}: the response took longer than {self.settings.total_timeout:g}s (total timeout)",
+                        code="total_timeout",
+                        provider=self.provider,
+                    )
+        except ProxyError:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if not self.cancelled:
+                raise transport_error(exc, self.provider, self.settings) from None
+        finally:
+            self.response.close()
+
+    def cancel(self) -> None:
+        """Wake a reader blocked on the socket; it then closes the response.
+        Never close() here: that races the reader (specs/deployment.md §4.3)."""
+        self.cancelled = True
+        try:
+            self.response.raw.shutdown()
+        except Exception:  # already closed or never connected
+            pass
