@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (and `make bench`).
 # Both install what they need first (a virtualenv in .venv, node_modules for
 # the JavaScript test clients), so they work on a fresh machine.
 PYTHON ?= python3
@@ -30,6 +30,11 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Benchmarks (bench/run.py): fake upstream, gunicorn as in production, load
+# generator, each in its own process; writes bench/results/. About 5 minutes.
+bench: $(VENV)/.runtime
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -1,0 +1,345 @@
+"""The benchmark: every scenario, direct and through Switchboard, in one run.
+
+    .venv/bin/python -m bench [--smoke] [--out bench/results]   (or `make bench`)
+
+    1. start the fake upstream (bench/fake_upstream.py) and measure it directly
+    2. start gunicorn as in production (one gevent worker), run the scenarios
+       through it with the same load, sampling the worker's RSS and CPU
+    3. again with two workers for the throughput scenario
+    4. write results.json (figures, targets, machine) and summary.md
+
+Scenarios (specs in SCENARIOS; `--smoke` shrinks every count so the run takes
+seconds and only checks that the harness works):
+    a  sequential, c=1, 20-chunk streams: added time to the first event
+    b  c=50, 20-chunk unpaced streams: streams per second
+    c  1,000 concurrent streams paced at 200 ms a chunk: added TTFT p99, errors
+    d  2,000 open streams on one worker, slow pacing: RSS per open stream
+    e  Anthropic upstream answered to an OpenAI client (translation) vs (b)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .processes import ROOT, FakeUpstream, Gunicorn, RssSampler, run_load
+
+OPENAI_PATH = "/v1/chat/completions"
+ANTHROPIC_PATH = "/v1/messages"
+PASSTHROUGH_MODEL = "openai/bench-model"
+TRANSLATING_MODEL = "anthropic/bench-model"
+
+# name -> fake upstream shape and load; "smoke" overrides for the CI smoke test.
+SCENARIOS = {
+    "a": dict(title="sequential, c=1, 20-chunk streams", chunks=20, ttft=0, pace=0, concurrency=1, requests=400,
+              smoke=dict(requests=5)),
+    "b": dict(title="c=50, 20-chunk unpaced streams", chunks=20, ttft=0, pace=0, concurrency=50, requests=5000,
+              smoke=dict(concurrency=4, requests=20)),
+    "c": dict(title="1,000 concurrent streams, 200 ms per chunk", chunks=20, ttft=0.2, pace=0.2, concurrency=1000,
+              requests=2000, ramp=1.0, smoke=dict(chunks=3, ttft=0.02, pace=0.02, concurrency=10, requests=20, ramp=0.1)),
+    "d": dict(title="2,000 open streams on one worker, 1 s per chunk", chunks=8, ttft=0.5, pace=1.0, concurrency=2000,
+              requests=2000, ramp=3.0, smoke=dict(chunks=3, ttft=0.05, pace=0.1, concurrency=20, requests=20, ramp=0.1)),
+    "e": dict(title="translating (Anthropic upstream, OpenAI client) vs passthrough, c=50", chunks=20, ttft=0, pace=0,
+              concurrency=50, requests=5000, smoke=dict(concurrency=4, requests=20)),
+}
+
+TARGETS = {
+    "a_added_ttft_p50_ms": 1.0,
+    "a_added_ttft_p99_ms": 3.0,
+    "b_streams_per_s": 400,
+    "b_fraction_of_direct": 0.5,
+    "c_errors": 0,
+    "c_added_ttft_p99_ms": 100,
+    "d_errors": 0,
+    "d_rss_per_stream_kb": 64,
+    "e_translation_cost": 0.20,
+}
+
+
+def scenario(name: str, smoke: bool) -> dict:
+    spec = dict(SCENARIOS[name])
+    overrides = spec.pop("smoke")
+    if smoke:
+        spec.update(overrides)
+    spec.setdefault("ramp", 0.0)
+    return spec
+
+
+def load(url: str, spec: dict, **kwargs) -> dict:
+    timeout = 30 + spec["ttft"] + spec["pace"] * spec["chunks"]
+    return run_load(url, concurrency=spec["concurrency"], requests=spec["requests"], ramp=spec["ramp"],
+                    timeout=timeout, max_seconds=90, **kwargs)
+
+
+def through(server: Gunicorn, url: str, spec: dict, **kwargs) -> dict:
+    """Load through Switchboard, with the workers' RSS and CPU over the run."""
+    rss_before, cpu_before = server.usage()
+    with RssSampler(server) as sampler:
+        result = load(url, spec, **kwargs)
+    rss_after, cpu_after = server.usage()
+    cpu = cpu_after - cpu_before
+    events = result["events_per_stream"] * result["requests"] if result["requests"] else 0
+    result["server"] = {
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "rss_peak_mb": round(sampler.peak / 2**20, 1),
+        "rss_after_mb": round(rss_after / 2**20, 1),
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_stream": round(cpu / result["requests"] * 1e6, 1) if result["requests"] else None,
+        "cpu_us_per_event": round(cpu / events * 1e6, 2) if events else None,
+        "rss_samples": len(sampler.samples),
+    }
+    result["_rss_peak_bytes"] = sampler.peak
+    result["_rss_before_bytes"] = rss_before
+    return result
+
+
+def warm_up(server_url: str) -> None:
+    """First requests import lazily loaded code and fill the connection pool."""
+    run_load(server_url + OPENAI_PATH, concurrency=10, requests=100, model=PASSTHROUGH_MODEL, timeout=20, max_seconds=30)
+    run_load(server_url + OPENAI_PATH, concurrency=10, requests=100, model=TRANSLATING_MODEL, timeout=20, max_seconds=30)
+
+
+def machine() -> dict:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        memory_kb = 0
+    versions = {}
+    for package in ("flask", "werkzeug", "gunicorn", "gevent", "requests", "urllib3", "orjson", "sseclient-py"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu_model": cpu_model,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "packages": versions,
+        "commit": commit,
+    }
+
+
+def raise_fd_limit() -> None:
+    """Children (fake, gunicorn, load generator) inherit the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def added(through_ms: float | None, direct_ms: float | None) -> float | None:
+    if through_ms is None or direct_ms is None:
+        return None
+    return round(through_ms - direct_ms, 3)
+
+
+def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
+    raise_fd_limit()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
+    specs = {name: scenario(name, smoke) for name in SCENARIOS if name in only}
+    results: dict = {"machine": machine(), "smoke": smoke, "scenarios": {}, "targets": TARGETS}
+    fake = FakeUpstream(work / "fake.log")
+    servers: list[Gunicorn] = []
+    try:
+        direct_url = fake.url
+        # 1. The fake alone: what the upstream serves with nothing in between.
+        direct = {}
+        for name, spec in specs.items():
+            fake.configure(chunks=spec["chunks"], ttft=spec["ttft"], pace=spec["pace"])
+            if name == "e":
+                direct[name] = load(direct_url + ANTHROPIC_PATH, spec, fmt="anthropic", model="bench-model")
+            else:
+                direct[name] = load(direct_url + OPENAI_PATH, spec, model="bench-model")
+            log(f"direct    {name}: {brief(direct[name])}")
+
+        # 2. One gevent worker.
+        server = Gunicorn(1, fake, work / "gunicorn-1.log", work)
+        servers.append(server)
+        base = f"http://127.0.0.1:{server.port}"
+        fake.configure(chunks=20, ttft=0, pace=0)
+        warm_up(base)
+        one = {}
+        for name, spec in specs.items():
+            fake.configure(chunks=spec["chunks"], ttft=spec["ttft"], pace=spec["pace"])
+            model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
+            one[name] = through(server, base + OPENAI_PATH, spec, model=model)
+            log(f"1 worker  {name}: {brief(one[name])}")
+            if name == "e" and "b" in specs:
+                # Passthrough again right after, so both halves of (e) share conditions.
+                fake.configure(chunks=spec["chunks"], ttft=0, pace=0)
+                one["e_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  e (passthrough): {brief(one['e_passthrough'])}")
+        servers.pop().close()
+
+        # 3. Two workers, throughput only.
+        two = {}
+        if "b" in specs:
+            server = Gunicorn(2, fake, work / "gunicorn-2.log", work)
+            servers.append(server)
+            base = f"http://127.0.0.1:{server.port}"
+            fake.configure(chunks=20, ttft=0, pace=0)
+            warm_up(base)
+            two["b"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
+            log(f"2 workers b: {brief(two['b'])}")
+            servers.pop().close()
+    finally:
+        for server in servers:
+            server.close()
+        fake.close()
+
+    for name, spec in specs.items():
+        entry = {"spec": spec, "direct": direct[name], "switchboard_1_worker": one[name]}
+        if name in two:
+            entry["switchboard_2_workers"] = two[name]
+        if name == "e" and "e_passthrough" in one:
+            entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
+        results["scenarios"][name] = entry
+    results["figures"] = figures(results["scenarios"])
+    for entry in results["scenarios"].values():
+        for key in list(entry):
+            if isinstance(entry[key], dict):
+                for private in [k for k in entry[key] if k.startswith("_")]:
+                    entry[key].pop(private)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "summary.md").write_text(markdown(results))
+    return results
+
+
+def figures(scenarios: dict) -> dict:
+    """The numbers the targets speak about, each with whether it was met."""
+    found: dict = {}
+
+    def check(key: str, value, ok) -> None:
+        found[key] = {"value": value, "target": TARGETS.get(key), "met": None if value is None else bool(ok(value))}
+
+    if "a" in scenarios:
+        a = scenarios["a"]
+        check("a_added_ttft_p50_ms", added(a["switchboard_1_worker"]["ttft_ms"]["p50"], a["direct"]["ttft_ms"]["p50"]),
+              lambda v: v <= TARGETS["a_added_ttft_p50_ms"])
+        check("a_added_ttft_p99_ms", added(a["switchboard_1_worker"]["ttft_ms"]["p99"], a["direct"]["ttft_ms"]["p99"]),
+              lambda v: v <= TARGETS["a_added_ttft_p99_ms"])
+    if "b" in scenarios:
+        b = scenarios["b"]
+        sps = b["switchboard_1_worker"]["streams_per_s"]
+        check("b_streams_per_s", sps, lambda v: v >= TARGETS["b_streams_per_s"])
+        check("b_fraction_of_direct", round(sps / b["direct"]["streams_per_s"], 3),
+              lambda v: v >= TARGETS["b_fraction_of_direct"])
+        if "switchboard_2_workers" in b:
+            found["b_streams_per_s_2_workers"] = {"value": b["switchboard_2_workers"]["streams_per_s"], "target": None,
+                                                  "met": None}
+        found["b_cpu_us_per_event"] = {"value": b["switchboard_1_worker"]["server"]["cpu_us_per_event"],
+                                       "target": None, "met": None}
+    if "c" in scenarios:
+        c = scenarios["c"]
+        check("c_errors", c["switchboard_1_worker"]["errors"], lambda v: v == TARGETS["c_errors"])
+        check("c_added_ttft_p99_ms", added(c["switchboard_1_worker"]["ttft_ms"]["p99"], c["direct"]["ttft_ms"]["p99"]),
+              lambda v: v <= TARGETS["c_added_ttft_p99_ms"])
+    if "d" in scenarios:
+        d = scenarios["d"]["switchboard_1_worker"]
+        held = d["max_open_streams"]
+        per_stream = (d["_rss_peak_bytes"] - d["_rss_before_bytes"]) / held / 1024 if held else None
+        check("d_errors", d["errors"], lambda v: v == TARGETS["d_errors"])
+        check("d_rss_per_stream_kb", round(per_stream, 1) if per_stream is not None else None,
+              lambda v: v <= TARGETS["d_rss_per_stream_kb"])
+        found["d_open_streams_held"] = {"value": held, "target": None, "met": None}
+    if "e" in scenarios and "switchboard_1_worker_passthrough" in scenarios["e"]:
+        e = scenarios["e"]
+        translating = e["switchboard_1_worker"]["streams_per_s"]
+        passthrough = e["switchboard_1_worker_passthrough"]["streams_per_s"]
+        check("e_translation_cost", round(1 - translating / passthrough, 3) if passthrough else None,
+              lambda v: v <= TARGETS["e_translation_cost"])
+    return found
+
+
+def brief(result: dict) -> str:
+    text = (f"{result['ok']}/{result['requests']} ok, {result['streams_per_s']} streams/s, "
+            f"ttft p50 {result['ttft_ms']['p50']} p99 {result['ttft_ms']['p99']} ms, "
+            f"max open {result['max_open_streams']}")
+    if result["errors"]:
+        text += f", errors {result['error_kinds']}"
+    if "server" in result:
+        server = result["server"]
+        text += f", worker cpu {server['cpu_us_per_event']} us/event, rss peak {server['rss_peak_mb']} MB"
+    return text
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        "# Switchboard benchmark" + (" (smoke run: tiny counts, figures meaningless)" if results["smoke"] else ""),
+        "",
+        f"{m['date']} on {m['cpus']} x {m['cpu_model']}, {m['memory_gb']} GB, Linux {m['kernel']}, "
+        f"Python {m['python']}, gunicorn {m['packages']['gunicorn']} + gevent {m['packages']['gevent']}, "
+        f"commit {m['commit']}. Command: `make bench`.",
+        "",
+        "| scenario | | requests | errors | streams/s | TTFT p50 ms | TTFT p99 ms | total p99 ms | worker CPU µs/event | worker RSS peak MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, entry in results["scenarios"].items():
+        for label, key in (("direct", "direct"), ("Switchboard, 1 worker", "switchboard_1_worker"),
+                           ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
+                           ("Switchboard, 2 workers", "switchboard_2_workers")):
+            if key not in entry:
+                continue
+            r = entry[key]
+            server = r.get("server", {})
+            lines.append(
+                f"| ({name}) {entry['spec']['title']} | {label} | {r['requests']} | {r['errors']} | {r['streams_per_s']} | "
+                f"{r['ttft_ms']['p50']} | {r['ttft_ms']['p99']} | {r['total_ms']['p99']} | "
+                f"{server.get('cpu_us_per_event', '')} | {server.get('rss_peak_mb', '')} |")
+    lines += ["", "| figure | value | target | met |", "|---|---:|---:|---|"]
+    for key, figure in results["figures"].items():
+        met = "" if figure["met"] is None else ("yes" if figure["met"] else "**no**")
+        target = "" if figure["target"] is None else figure["target"]
+        lines.append(f"| {key} | {figure['value']} | {target} | {met} |")
+    b = results["scenarios"].get("b")
+    if b and b["switchboard_1_worker"]["streams_per_s"]:
+        direct, relayed = b["direct"]["streams_per_s"], b["switchboard_1_worker"]["streams_per_s"]
+        lines += ["", f"Upstream check: the fake upstream alone served {direct} streams/s in (b) "
+                      f"({b['direct']['events_per_s']} events/s), {direct / relayed:.1f} times what one Switchboard "
+                      f"worker relayed, so the fake is not the bottleneck."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Switchboard benchmark (see bench/run.py)")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the harness in seconds")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--only", default="abcde", help="scenario letters to run, e.g. 'ab'")
+    args = parser.parse_args(argv)
+    results = run(args.smoke, args.out, args.only)
+    print(markdown(results))
+    print(f"written: {args.out / 'results.json'}, {args.out / 'summary.md'}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
