@@ -38,6 +38,14 @@ def default_thinking(settings) -> str:
     return section.get("thinking") or "reasoning_content"
 
 
+@blueprint.record_once
+def check_settings(state) -> None:
+    """A mistyped thinking mode fails at start-up, not on every request."""
+    mode = default_thinking(state.app.extensions["switchboard"].settings)
+    if mode not in codec.THINKING_MODES:
+        raise ValueError(f"openai_chat.thinking must be one of {', '.join(codec.THINKING_MODES)}; got {mode!r}")
+
+
 @blueprint.post("/v1/chat/completions")
 @blueprint.post("/v1/chat/completions/")
 def chat_completions() -> Response:
