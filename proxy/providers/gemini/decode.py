@@ -158,6 +158,7 @@ class ResponseDecoder:
         if signature:
             # A signature on a (possibly empty) text part: an empty reasoning
             # block carries it, marked to go back on the text it came with.
+            self._close(events)
             block = self._new_id("reasoning")
             events.append(ReasoningStart(block))
             events.append(ReasoningEnd(block, {METADATA_KEY: {"thoughtSignature": signature, "onText": bool(text)}}))
