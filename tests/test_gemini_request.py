@@ -202,3 +202,18 @@ def test_bad_input_is_a_bad_request_saying_what_to_fix():
         build_payload(ChatRequest(MODEL, [Message("system", (TextPart("x"),))]), "gemini-2.5-flash")
     with pytest.raises(BadRequest, match="reasoning_effort"):
         build_payload(ChatRequest(MODEL, [Message("user", (TextPart("x"),))], reasoning_effort="max"), "gemini-2.5-flash")
+
+
+def test_the_translation_modules_are_pure():
+    """request, decode, errors and schema import neither flask nor requests."""
+    import ast
+    from pathlib import Path
+
+    import proxy.providers.gemini as package
+
+    folder = Path(package.__file__).parent
+    for name in ("request.py", "decode.py", "errors.py", "schema.py"):
+        tree = ast.parse((folder / name).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert not imported & {"flask", "requests", "urllib3"}, name
