@@ -120,3 +120,21 @@ def test_non_streaming_requests_use_generate_content(fake_upstream):
     assert result.text == "The capital of France is Paris."
     assert (result.usage.input_tokens, result.usage.output_tokens) == (212, 89)
     assert result.finish.unified == "stop" and result.id == "aFRLab34GrOwvr0PjMGb0Qk"
+
+
+def test_lf_framing_is_read_as_well_as_crlf(fake_upstream):
+    fake_upstream.reply(gemini(Reply.sse(sse("plain_text.sse").replace(b"\r\n", b"\n"))))
+    events = run(gemini_app(fake_upstream), ask())
+    assert "".join(e.delta for e in events if e.type == "text-delta") == "The capital of France is Paris."
+
+
+def test_a_several_megabyte_image_line_arrives_whole(fake_upstream):
+    import base64
+
+    data = base64.b64encode(bytes(range(256)) * 12 * 1024).decode()  # 3 MB of image, 4 MB of base64
+    raw = sse("image_output.sse")
+    start = raw.index(b'"data": "') + len(b'"data": "')
+    end = raw.index(b'"', start)
+    fake_upstream.reply(gemini(Reply.sse(raw[:start] + data.encode() + raw[end:])))
+    files = [e for e in run(gemini_app(fake_upstream), ask()) if e.type == "file"]
+    assert len(files) == 1 and files[0].url == "data:image/png;base64," + data

@@ -63,8 +63,8 @@ class GeminiProvider(Provider):
             reader = SSEReader(response, PROVIDER, self.settings)
             stream = UpstreamStream(self._stream_events(reader, decoder, finished), on_cancel=reader.cancel)
         else:
-            body = WholeBody(response, self.settings)
-            stream = UpstreamStream(self._whole_events(body, decoder, finished), on_cancel=body.cancel)
+            whole = WholeBody(response, self.settings)
+            stream = UpstreamStream(self._whole_events(whole, decoder, finished), on_cancel=whole.cancel)
         return stream
 
     @staticmethod
