@@ -3,7 +3,9 @@
     router -> REGISTRY[route.provider](credentials, settings).open(...)
 """
 from .demo import DemoProvider
+from .gemini import GeminiProvider
 
 REGISTRY = {
     DemoProvider.name: DemoProvider,
+    GeminiProvider.name: GeminiProvider,
 }
