@@ -3,7 +3,9 @@
     router -> REGISTRY[route.provider](credentials, settings).open(...)
 """
 from .demo import DemoProvider
+from .openai import OpenAIProvider
 
 REGISTRY = {
     DemoProvider.name: DemoProvider,
+    OpenAIProvider.name: OpenAIProvider,
 }
