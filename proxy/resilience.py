@@ -46,6 +46,16 @@ def backoff_delay(error: ProxyError, retry: int, base: float) -> float | None:
     return min(BACKOFF_CAP, base * (2 ** retry)) * random.uniform(0.5, 1.0)
 
 
+def close_attempt(stream: UpstreamStream) -> None:
+    """Stop an attempt we no longer read: cancel it (shuts its socket down) and
+    close its generator so the provider's `finally` closes the response now,
+    not whenever the garbage collector gets to it."""
+    stream.cancel()
+    close = getattr(iter(stream), "close", None)
+    if close is not None:
+        close()
+
+
 def should_fall_back(error: ProxyError) -> bool:
     """The client's own bad request fails on every model: surface it at once."""
     return not isinstance(error, (BadRequest, Cancelled))
@@ -138,7 +148,7 @@ class ResilientStream(UpstreamStream):
                 held: list[Event] = []
                 failure: ProxyError | None = None
                 try:
-                    for event in stream:
+                    for event in iter(stream):
                         if delivered:
                             yield event
                             if event.type == "finish" or event.type == "error":
@@ -165,7 +175,7 @@ class ResilientStream(UpstreamStream):
                     if delivered:
                         raise
                     failure = error
-                stream.cancel()  # close the failed attempt's connection
+                close_attempt(stream)
                 if self.cancelled.is_set():
                     return
                 try:
@@ -175,5 +185,5 @@ class ResilientStream(UpstreamStream):
                     yield Error(error)
                     return
         finally:
+            close_attempt(stream)
             self.finished_at = stream.finished_at or time.monotonic()
-            stream.cancel()
