@@ -85,6 +85,7 @@ def declared_credentials(entry: dict, vendor: ProviderSettings, environ: Mapping
     options = {**vendor.options, **(entry.get("options") or {})}
     if entry.get("api_key_env"):
         variable = str(entry["api_key_env"])
+        options["key_required"] = True  # declaring the variable says the server wants a key
         return ProviderSettings(environ.get(variable), entry.get("base_url") or vendor.base_url, variable, options)
     if "api_key" in entry and entry["api_key"] not in NO_KEY:
         return ProviderSettings(str(entry["api_key"]), entry.get("base_url") or vendor.base_url, None, options)

@@ -42,6 +42,8 @@ def needs_key(credentials: ProviderSettings) -> bool:
     """api.openai.com needs a key; a declared compatible server may not."""
     if credentials.options.get("keyless"):
         return False
+    if credentials.options.get("key_required"):
+        return True
     return is_official(credentials.base_url)
 
 

@@ -62,7 +62,8 @@ def inband_error(error: Any, provider: str, secrets: tuple[str, ...] = ()) -> Pr
         return from_upstream_status(code, message, provider=provider)
     if code == "rate_limit_exceeded" or "rate_limit" in kind:
         return RateLimited(message, provider=provider)
-    return UpstreamError(message, code=code if isinstance(code, str) and code else "upstream_error", provider=provider)
+    return UpstreamError(message, code=code if isinstance(code, str) and code else kind or "upstream_error",
+                         provider=provider)
 
 
 def decode_usage(usage: dict) -> Usage:
