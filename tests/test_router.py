@@ -10,7 +10,7 @@ from proxy import create_app
 from proxy.config import ProviderSettings
 from proxy.streaming import guard
 from tests.fakes.openai import KEY, chat, error, text_stream
-from tests.fakes.upstream import FakeUpstream, Reply
+from tests.fakes.upstream import FakeUpstream
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: connection refused
