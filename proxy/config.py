@@ -43,6 +43,7 @@ ENVIRONMENT = {
     "idle_timeout": ("SWITCHBOARD_IDLE_TIMEOUT", float),
     "total_timeout": ("SWITCHBOARD_TOTAL_TIMEOUT", float),
     "max_retries": ("SWITCHBOARD_MAX_RETRIES", int),
+    "retry_base_delay": ("SWITCHBOARD_RETRY_BASE_DELAY", float),
     "redis_url": ("REDIS_URL", str),
     "database_path": ("SWITCHBOARD_DATABASE", str),
 }
@@ -62,6 +63,8 @@ class Settings:
     idle_timeout: float = 120.0
     total_timeout: float = 900.0
     max_retries: int = 2
+    # first back-off pause in seconds; doubles per retry, with jitter (router retries)
+    retry_base_delay: float = 0.5
     redis_url: str | None = None
     database_path: str | None = None
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
