@@ -66,13 +66,20 @@ class AnthropicProvider(Provider):
     def _stream(self, reader: SSEReader, stream: UpstreamStream) -> Iterator[Event]:
         events = reader.events()
         try:
-            yield from decode_stream(events)
+            for event in decode_stream(events):
+                if event.type == "finish" or event.type == "error":
+                    # Consumers stop at the terminal event (streaming.guard):
+                    # release the upstream now, not when this generator is collected.
+                    events.close()
+                    stream.finished_at = time.monotonic()
+                yield event
         except ProxyError:
             if not stream.cancelled.is_set():
                 raise
         finally:
-            events.close()  # closes the upstream response
-            stream.finished_at = time.monotonic()
+            events.close()  # closes the upstream response (a no-op when already closed)
+            if stream.finished_at is None:
+                stream.finished_at = time.monotonic()
 
     def _whole(self, response: requests.Response, stream: UpstreamStream) -> Iterator[Event]:
         try:
