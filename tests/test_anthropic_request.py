@@ -209,3 +209,22 @@ def test_thinking_blocks_are_placed_before_tool_use_even_if_parts_come_out_of_or
         Message("tool", (ToolResultPart("t1", "ok"),)),
     )
     assert [b["type"] for b in body["messages"][1]["content"]] == ["thinking", "tool_use"]
+
+
+def test_translation_and_decoding_modules_are_pure():
+    """request/stream/response/mapping import neither flask, requests nor urllib3
+    (the package __init__ is the IO half and is imported with any submodule,
+    so the modules' own import statements are checked)."""
+    import ast
+    from pathlib import Path
+
+    import proxy.providers.anthropic as package
+
+    folder = Path(package.__file__).parent
+    for name in ("request.py", "stream.py", "response.py", "mapping.py"):
+        tree = ast.parse((folder / name).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.level == 0}
+        assert not imported & {"flask", "requests", "urllib3"}, name
+        assert imported, name  # the walk found the imports at all
