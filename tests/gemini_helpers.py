@@ -17,6 +17,9 @@ MODEL = "gemini/gemini-2.5-flash"
 def gemini_app(fake, **settings: Any):
     config = {
         "demo_delay": 0,
+        # provider tests check the provider's own error mapping; the router's
+        # retries are proven in tests/test_router.py
+        "max_retries": 0,
         "providers": {"gemini": ProviderSettings(api_key=KEY, base_url=fake.url, key_variable="GEMINI_API_KEY")},
     }
     config.update(settings)

@@ -68,7 +68,7 @@ def test_wrong_key_is_401_authentication_error_without_leaking_the_key(fake):
     settings = ProviderSettings(api_key="sk-ant-wrong-key-999", base_url=fake.url, key_variable="ANTHROPIC_API_KEY")
     from proxy import create_app
 
-    app = create_app({"demo_delay": 0, "providers": {"anthropic": settings}})
+    app = create_app({"demo_delay": 0, "max_retries": 0, "providers": {"anthropic": settings}})
     with pytest.raises(AuthenticationFailed) as caught:
         app.extensions["switchboard"].router.open(chat())
     assert caught.value.upstream_status == 401

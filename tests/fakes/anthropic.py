@@ -86,4 +86,6 @@ def make_app(fake: FakeUpstream, **settings):
     from proxy.config import ProviderSettings
 
     providers = {"anthropic": ProviderSettings(api_key=KEY, base_url=fake.url, key_variable="ANTHROPIC_API_KEY")}
-    return create_app({"demo_delay": 0, "providers": providers, **settings})
+    # Provider tests check the provider's own error mapping; the router's
+    # retries are proven in tests/test_router.py.
+    return create_app({"demo_delay": 0, "max_retries": 0, "providers": providers, **settings})
