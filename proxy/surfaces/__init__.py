@@ -3,9 +3,10 @@
 Each surface is a blueprint module (IO: Flask) plus, where it has one, a
 `*_codec.py` module of pure decode/encode functions.
 """
-from . import models, workbench
+from . import conversations, models, workbench
 
 BLUEPRINTS = [
     workbench.blueprint,
     models.blueprint,
+    conversations.blueprint,
 ]
