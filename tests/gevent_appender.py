@@ -2,7 +2,9 @@
 conversation, as they would inside a gunicorn gevent worker.
 
     python tests/gevent_appender.py <sqlite|redis> <path or url> <prefix> <owner>
-        <conversation id> <writer tag> <writers> <turns per writer>
+        <conversation id> <writer tag> <writers> <turns per writer> <start at (epoch s)>
+
+Both processes of a test start writing at the same moment (start at).
 
 Patches first, before anything imports threading or sockets (the test
 process itself is not patched). Prints "ok <appends>" when every append
@@ -14,6 +16,7 @@ monkey.patch_all()
 
 import random  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 
 import gevent  # noqa: E402
 
@@ -24,7 +27,7 @@ from proxy.store import StoredMessage  # noqa: E402
 
 
 def main() -> None:
-    backend, target, prefix, owner, conversation_id, tag, writers, turns = sys.argv[1:]
+    backend, target, prefix, owner, conversation_id, tag, writers, turns, start_at = sys.argv[1:]
     assert monkey.is_module_patched("threading") and monkey.is_module_patched("socket")
     if backend == "sqlite":
         from proxy.store.sqlite import SQLiteStore
@@ -47,6 +50,7 @@ def main() -> None:
             done.append(label)
             gevent.sleep(random.random() * 0.002)
 
+    gevent.sleep(max(0.0, min(float(start_at) - time.time(), 10.0)))
     greenlets = [gevent.spawn(writer, n) for n in range(int(writers))]
     gevent.joinall(greenlets, timeout=60, raise_error=True)
     assert all(g.successful() for g in greenlets)

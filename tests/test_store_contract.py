@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 import pytest
@@ -197,9 +198,10 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
     store, name, target, prefix = backend
     conversation = store.create_conversation(ALICE)
     writers, turns = 50, 4
+    start_at = time.time() + 2.0  # both processes import first, then write together
     processes = [
         subprocess.Popen([sys.executable, str(ROOT / "tests" / "gevent_appender.py"), name, target, prefix or "-",
-                          ALICE, conversation.id, tag, str(writers), str(turns)],
+                          ALICE, conversation.id, tag, str(writers), str(turns), str(start_at)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
         for tag in ("p1", "p2")
     ]
@@ -217,4 +219,7 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
         writer, turn = label.rsplit("-t", 1)
         per_writer[writer].append(int(turn))
     assert len(per_writer) == 2 * writers
+    # the two processes really wrote at the same time (their turns interleave)
+    processes_seen = [m.message().text[:2] for m in messages[0::2]]
+    assert sum(a != b for a, b in zip(processes_seen, processes_seen[1:])) > 2
     assert all(turns_seen == list(range(turns)) for turns_seen in per_writer.values())
