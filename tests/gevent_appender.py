@@ -7,8 +7,8 @@ conversation, as they would inside a gunicorn gevent worker.
 Both processes of a test start writing at the same moment (start at).
 
 Patches first, before anything imports threading or sockets (the test
-process itself is not patched). Prints "ok <appends>" when every append
-was acknowledged.
+process itself is not patched). Prints "ok <appends> <started> <ended>"
+(epoch seconds) when every append was acknowledged.
 """
 from gevent import monkey
 
@@ -51,10 +51,11 @@ def main() -> None:
             gevent.sleep(random.random() * 0.002)
 
     gevent.sleep(max(0.0, min(float(start_at) - time.time(), 10.0)))
+    started = time.time()
     greenlets = [gevent.spawn(writer, n) for n in range(int(writers))]
     gevent.joinall(greenlets, timeout=60, raise_error=True)
     assert all(g.successful() for g in greenlets)
-    print("ok", len(done))
+    print("ok", len(done), started, time.time())
 
 
 if __name__ == "__main__":

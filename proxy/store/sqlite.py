@@ -149,7 +149,7 @@ class SQLiteStore(Store):
                     if time.monotonic() > deadline:
                         raise StoreBusy(f"another process held the SQLite store {self.path} locked too long") from error
                     time.sleep(delay)  # yields under gevent, unlike SQLite's busy handler
-                    delay = min(delay * 2, 0.05)
+                    delay = min(delay * 2, 0.005)  # short: SQLite's lock is not fair, keep polling
             try:
                 result = work(connection)
                 connection.execute("COMMIT")
