@@ -88,17 +88,17 @@ class Gunicorn:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(self._healthy, timeout=20)
-        except AssertionError:
+            wait_until(self._healthy, timeout=30)
+        except BaseException:
             self.close()
-            raise AssertionError("gunicorn did not start:\n" + self.log_path.read_text())
+            raise
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError("gunicorn exited:\n" + self.log_path.read_text())
-        try:
-            return requests.get(self.url + "/health", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        try:  # the master listens before the workers have booted: wait
+            return requests.get(self.url + "/health", timeout=2).status_code == 200
+        except requests.RequestException:
             return False
 
     def log_text(self) -> str:
