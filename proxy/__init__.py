@@ -23,11 +23,12 @@ EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After
 
 @dataclass
 class Switchboard:
-    """What the surfaces share: settings, the router, live Socket.IO chats."""
+    """What the surfaces share: settings, the router, the store, live Socket.IO chats."""
 
     settings: Any
     router: Any
     socket_chats: Any = None
+    store: Any = None
     extras: dict = field(default_factory=dict)
 
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides settings by name (see proxy/config.py)."""
     from .config import Settings
     from .router import Router
+    from .store import open_store
     from .surfaces import BLUEPRINTS, socket_chat
     from .surfaces.common import json_response
 
@@ -42,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     board = Switchboard(settings, Router(settings))
+    board.store = open_store(settings, app.instance_path)
     app.extensions["switchboard"] = board
 
     for blueprint in BLUEPRINTS:

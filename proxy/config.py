@@ -43,8 +43,11 @@ ENVIRONMENT = {
     "idle_timeout": ("SWITCHBOARD_IDLE_TIMEOUT", float),
     "total_timeout": ("SWITCHBOARD_TOTAL_TIMEOUT", float),
     "max_retries": ("SWITCHBOARD_MAX_RETRIES", int),
+    "retry_base_delay": ("SWITCHBOARD_RETRY_BASE_DELAY", float),
     "redis_url": ("REDIS_URL", str),
     "database_path": ("SWITCHBOARD_DATABASE", str),
+    "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
+    "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
 
 
@@ -62,8 +65,14 @@ class Settings:
     idle_timeout: float = 120.0
     total_timeout: float = 900.0
     max_retries: int = 2
+    # first back-off pause in seconds; doubles per retry, with jitter (router retries)
+    retry_base_delay: float = 0.5
     redis_url: str | None = None
     database_path: str | None = None
+    # namespaces every Redis key and the Socket.IO channel (several deployments or test runs may share one Redis)
+    redis_prefix: str = "switchboard"
+    # adds X-Switchboard-Worker (the worker pid) to store endpoint responses
+    debug_headers: bool = False
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

@@ -1,23 +1,120 @@
-"""Model id -> provider: which upstream answers a ChatRequest.
+"""Model id -> provider: which upstream answers a ChatRequest, with retries and fallbacks.
 
-    surface -> Router.open(request) -> provider.open(request, route) -> UpstreamStream
+    surface -> Router.open(request) -> ResilientStream (resilience.py)
+            -> Router.open_route(request, route) -> provider.open(request, route) -> UpstreamStream
 
 Models come from the providers themselves (the demo models), from the YAML
-file's `models:` section, and from `vendor/model` ids that reach a vendor
-directly (`openai/gpt-4o-mini`).
+file's `models:` section (aliases with their own upstream model, base URL,
+key, capabilities, default params and fallbacks), and from `vendor/model` ids
+that reach a vendor directly (`openai/gpt-4o-mini`).
+
+A declared model whose provider has no key is kept (asking for it gives an
+error naming the variable to set) but is not listed by /v1/models, so model
+pickers only offer models that can answer.
 """
 from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any, Mapping
 
 from .canonical import ChatRequest
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
 from .providers import REGISTRY
-from .providers.base import ModelRoute, Provider, UpstreamStream
+from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities
+from .resilience import ResilientStream
+
+log = logging.getLogger(__name__)
+
+MODEL_FIELDS = {"id", "provider", "model", "base_url", "api_key", "api_key_env", "capabilities", "params",
+                "fallbacks", "owned_by", "created", "options"}
+# params that are ChatRequest fields; any other param is sent to the upstream as is
+REQUEST_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "response_format", "reasoning_effort", "user")
+# `api_key: none` declares a server that needs no key (a local Ollama)
+NO_KEY = (None, "", "none")
+
+
+def declared_route(entry: Any, providers: Mapping[str, Provider], environ: Mapping[str, str]) -> ModelRoute:
+    """One `models:` entry of the YAML file -> a ModelRoute; ValueError says what to fix."""
+    if not isinstance(entry, dict) or not entry.get("id"):
+        raise ValueError(f"each entry under models: needs an id, got {entry!r}")
+    model_id = str(entry["id"])
+    where = f"models: entry {model_id!r}"
+    unknown = set(entry) - MODEL_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(MODEL_FIELDS))}")
+    vendor = entry.get("provider")
+    if vendor not in providers:
+        raise ValueError(f"{where}: provider must be one of {', '.join(providers)}, got {vendor!r}")
+    if not entry.get("model") and vendor != "demo":
+        raise ValueError(f"{where}: set model: to the upstream model name")
+    try:
+        flags = capabilities(entry.get("capabilities"))
+    except (ValueError, AttributeError, TypeError) as error:
+        raise ValueError(f"{where}: {error}") from None
+    params = entry.get("params") or {}
+    fallbacks = entry.get("fallbacks") or []
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params must be a mapping such as {{temperature: 0.2, max_tokens: 512}}")
+    if isinstance(fallbacks, str) or not isinstance(fallbacks, list):
+        raise ValueError(f"{where}: fallbacks must be a list of model ids")
+    return ModelRoute(
+        id=model_id,
+        provider=vendor,
+        upstream_model=str(entry.get("model") or model_id),
+        owned_by=str(entry.get("owned_by") or vendor),
+        capabilities=flags,
+        created=int(entry.get("created") or 0),
+        params=dict(params),
+        fallbacks=tuple(str(f) for f in fallbacks),
+        credentials=declared_credentials(entry, providers[vendor].credentials, environ),
+    )
+
+
+def declared_credentials(entry: dict, vendor: ProviderSettings, environ: Mapping[str, str]) -> ProviderSettings | None:
+    """Per-model key and base URL; None when the model uses the vendor's own.
+
+    `api_key_env: VAR` reads the key from VAR; `api_key: <literal>` is the key;
+    `api_key: none`, or a base_url with no key declared, is a server that needs none.
+    """
+    has_key = "api_key" in entry or "api_key_env" in entry
+    if not has_key and not entry.get("base_url") and not entry.get("options"):
+        return None
+    options = {**vendor.options, **(entry.get("options") or {})}
+    if entry.get("api_key_env"):
+        variable = str(entry["api_key_env"])
+        options["key_required"] = True  # declaring the variable says the server wants a key
+        return ProviderSettings(environ.get(variable), entry.get("base_url") or vendor.base_url, variable, options)
+    if "api_key" in entry and entry["api_key"] not in NO_KEY:
+        return ProviderSettings(str(entry["api_key"]), entry.get("base_url") or vendor.base_url, None, options)
+    if "api_key" in entry or entry.get("base_url"):
+        options["keyless"] = True
+        return ProviderSettings(None, entry.get("base_url") or vendor.base_url, None, options)
+    return ProviderSettings(vendor.api_key, vendor.base_url, vendor.key_variable, options)
+
+
+def apply_params(request: ChatRequest, params: Mapping[str, Any]) -> ChatRequest:
+    """The model's default params fill what the client left unset."""
+    if not params:
+        return request
+    changes: dict[str, Any] = {}
+    extra = dict(request.extra)
+    for name, value in params.items():
+        if name in REQUEST_PARAMS:
+            current = getattr(request, name)
+            if current is None or current == []:
+                changes[name] = list(value) if name == "stop" else value
+        else:
+            extra.setdefault(name, value)
+    return dataclasses.replace(request, extra=extra, **changes)
 
 
 class Router:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        environ = os.environ if environ is None else environ
         self.providers: dict[str, Provider] = {
             name: cls(settings.providers.get(name) or ProviderSettings(), settings) for name, cls in REGISTRY.items()
         }
@@ -25,9 +122,36 @@ class Router:
         for provider in self.providers.values():
             for route in provider.models():
                 self.routes[route.id] = route
+        for entry in settings.models or ():
+            route = declared_route(entry, self.providers, environ)
+            self.routes[route.id] = route
+        for route in self.routes.values():
+            for fallback in route.fallbacks:
+                try:
+                    self.resolve(fallback)
+                except ModelNotFound:
+                    raise ValueError(f"model {route.id!r} falls back to {fallback!r}, which is not a model") from None
+            if not self.usable(route):
+                log.warning("model %s is not listed: %s", route.id, self.missing_key_message(route))
+
+    def usable(self, route: ModelRoute) -> bool:
+        provider = self.providers[route.provider]
+        if route.credentials is None:
+            return provider.configured
+        check = getattr(provider, "usable", None)
+        if check is not None:
+            return check(route.credentials)
+        return bool(route.credentials.api_key)
+
+    def missing_key_message(self, route: ModelRoute) -> str:
+        credentials = route.credentials or self.providers[route.provider].credentials
+        variable = credentials.key_variable
+        how = f"set the environment variable {variable}" if variable else "declare its api_key in the config file"
+        return f"model {route.id!r} needs a key for the {route.provider} provider: {how}"
 
     def models(self) -> list[ModelRoute]:
-        return list(self.routes.values())
+        """What /v1/models lists: the models that can answer now."""
+        return [route for route in self.routes.values() if self.usable(route)]
 
     def resolve(self, model_id: str) -> ModelRoute:
         route = self.routes.get(model_id)
@@ -43,15 +167,18 @@ class Router:
         )
 
     def provider_for(self, route: ModelRoute) -> Provider:
-        provider = self.providers[route.provider]
-        credentials = route.credentials or provider.credentials
-        if not (provider.configured or (route.credentials and route.credentials.api_key)):
-            raise ProviderNotConfigured(
-                f"model {route.id!r} needs the {route.provider} provider: set {credentials.key_variable or 'its API key'}"
-            )
-        return provider
+        if not self.usable(route):
+            raise ProviderNotConfigured(self.missing_key_message(route))
+        return self.providers[route.provider]
+
+    def open_route(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
+        """One attempt on one model (the resilient stream calls this per attempt)."""
+        return self.provider_for(route).open(apply_params(request, route.params), route)
 
     def open(self, request: ChatRequest) -> UpstreamStream:
-        """Start the upstream call for `request`; raises ProxyError before any byte."""
+        """Start `request` on its model, retrying and falling back before any content.
+
+        Raises the last ProxyError when no attempt could even be opened."""
         route = self.resolve(request.model)
-        return self.provider_for(route).open(request, route)
+        plan = [route] + [self.resolve(model_id) for model_id in route.fallbacks]
+        return ResilientStream(self, request, plan).start()

@@ -7,8 +7,9 @@ from proxy import create_app
 
 
 @pytest.fixture
-def app():
-    return create_app({"demo_delay": 0})
+def app(tmp_path):
+    # each test its own SQLite store (never the shared instance/ file)
+    return create_app({"demo_delay": 0, "database_path": str(tmp_path / "switchboard.db")})
 
 
 @pytest.fixture

@@ -2,8 +2,14 @@
 
     router -> REGISTRY[route.provider](credentials, settings).open(...)
 """
+from .anthropic import AnthropicProvider
 from .demo import DemoProvider
+from .gemini import GeminiProvider
+from .openai import OpenAIProvider
 
 REGISTRY = {
     DemoProvider.name: DemoProvider,
+    OpenAIProvider.name: OpenAIProvider,
+    AnthropicProvider.name: AnthropicProvider,
+    GeminiProvider.name: GeminiProvider,
 }

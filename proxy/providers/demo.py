@@ -4,18 +4,22 @@
 
 The first five reproduce the AI Workbench example server (specs/workbench.md
 §8); `agent-demo` shows every Workbench event type (plan, todos, reasoning,
-text). Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
+text); `tool-demo` calls the request's first tool (and quotes the result it
+gets back); `error-demo` fails mid-stream with an in-band UpstreamError. Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
 A cancelled stream stops at its next pause, and records when it stopped, so
 tests can observe that a departed client stopped its provider.
 """
 from __future__ import annotations
 
 import collections
+import json
 import time
+import uuid
 from typing import Callable, Iterator
 
 from ..canonical import (
     ChatRequest,
+    Error,
     File,
     Finish,
     Message,
@@ -29,12 +33,20 @@ from ..canonical import (
     TextEnd,
     TextStart,
     TodoUpdate,
+    Tool,
+    ToolCall,
+    ToolInputDelta,
+    ToolInputEnd,
+    ToolInputStart,
+    ToolResultPart,
     Usage,
 )
+from ..errors import UpstreamError
 from . import demo_images
 from .base import ModelRoute, Provider, UpstreamStream, capabilities
 
-# One scripted step: ("text" | "reasoning" | "plan" | "todo" | "image", payload, pause before it)
+# One scripted step: ("text" | "reasoning" | "plan" | "todo" | "image" | "tool-start" | "tool-delta"
+# | "tool-end" | "fail", payload, pause before it)
 Step = tuple[str, object, float]
 Script = Callable[[ChatRequest, str], list[Step]]
 
@@ -124,6 +136,75 @@ def agent_demo(request: ChatRequest, _: str) -> list[Step]:
     ]
 
 
+def tool_demo(request: ChatRequest, _: str) -> list[Step]:
+    """A tool call to the first tool (or the one tool_choice names), its
+    arguments streamed in fragments; given tool results, text quoting them."""
+    results = _trailing_tool_results(request)
+    if results:
+        steps: list[Step] = []
+        for number, result in enumerate(results):
+            lead = "The tool" if number == 0 else "\nThe tool"
+            steps.append(("text", f"{lead} {result.name or result.tool_call_id} returned: ", TEXT_PAUSE))
+            steps.append(("text", result.content, TEXT_PAUSE))
+        return steps
+    if not request.tools or request.tool_choice == "none":
+        return [("text", "tool-demo calls a tool when the request declares tools; this one declares none.", TEXT_PAUSE)]
+    tool = request.tools[0]
+    if isinstance(request.tool_choice, dict):
+        tool = next((t for t in request.tools if t.name == request.tool_choice.get("name")), tool)
+    user = request.last_user_message
+    arguments = json.dumps(sample_arguments(tool, user.text if user else ""))
+    call_id = f"call_{uuid.uuid4().hex[:24]}"
+    size = max(1, -(-len(arguments) // 4))  # about four fragments
+    fragments = [arguments[i:i + size] for i in range(0, len(arguments), size)]
+    return (
+        [("tool-start", (call_id, tool.name), TEXT_PAUSE)]
+        + [("tool-delta", (call_id, fragment), TEXT_PAUSE) for fragment in fragments]
+        + [("tool-end", (call_id, tool.name, arguments), TEXT_PAUSE)]
+    )
+
+
+def _trailing_tool_results(request: ChatRequest) -> list[ToolResultPart]:
+    results: list[ToolResultPart] = []
+    for message in reversed(request.messages):
+        if message.role != "tool":
+            break
+        results[:0] = [p for p in message.parts if isinstance(p, ToolResultPart)]
+    return results
+
+
+def sample_arguments(tool: Tool, text: str) -> dict:
+    """A JSON object for the tool's declared parameters, filled from `text`."""
+    return _sample(tool.parameters, text) if tool.parameters.get("properties") else {}
+
+
+def _sample(schema: object, text: str) -> object:
+    if not isinstance(schema, dict):
+        return text
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object" or "properties" in schema:
+        return {name: _sample(sub, text) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_sample(schema.get("items"), text)]
+    if kind in ("integer", "number"):
+        return len(text.split())
+    if kind == "boolean":
+        return True
+    return text
+
+
+def error_demo(request: ChatRequest, _: str) -> list[Step]:
+    return [
+        ("text", "This answer starts well, ", TEXT_PAUSE),
+        ("text", "and then the upstream fails.", TEXT_PAUSE),
+        ("fail", "error-demo: the upstream failed in the middle of the answer (simulated)", TEXT_PAUSE),
+    ]
+
+
 # model id -> (script, capabilities beyond the defaults, description)
 MODELS: dict[str, tuple[Script, dict[str, bool]]] = {
     "mock": (mock, {}),
@@ -132,6 +213,8 @@ MODELS: dict[str, tuple[Script, dict[str, bool]]] = {
     "reflection-and-thinking": (reflection_and_thinking, {"thinking": True}),
     "text-in-html-out": (text_in_html_out, {}),
     "agent-demo": (agent_demo, {"thinking": True}),
+    "tool-demo": (tool_demo, {}),
+    "error-demo": (error_demo, {}),
 }
 
 CREATED = 1_767_225_600  # 2026-01-01, fixed so /v1/models is stable
@@ -181,6 +264,7 @@ class DemoProvider(Provider):
         open_block = None  # ("text" | "reasoning", block id) of the block currently open
         blocks = 0
         produced: list[str] = []
+        called_tools = False
         for kind, payload, pause in steps:
             if (scale and cancelled.wait(pause * scale)) or cancelled.is_set():
                 return  # cancelled: stop at once, no further events
@@ -203,13 +287,26 @@ class DemoProvider(Provider):
             elif kind == "reasoning":
                 produced.append(str(payload))
                 yield ReasoningDelta(open_block[1], str(payload))
+            elif kind == "tool-start":
+                yield ToolInputStart(*payload)
+            elif kind == "tool-delta":
+                produced.append(payload[1])
+                yield ToolInputDelta(*payload)
+            elif kind == "tool-end":
+                called_tools = True
+                yield ToolInputEnd(payload[0])
+                yield ToolCall(*payload)
+            elif kind == "fail":
+                # in-band, after content was sent: what a dying upstream looks like
+                yield Error(UpstreamError(str(payload), code="upstream_error"))
+                return
             else:
                 yield payload  # a PlanUpdate or TodoUpdate
         if open_block:
             yield _end(open_block)
         prompt = "".join(message.text for message in request.messages)
         yield Usage(estimate_tokens(prompt), estimate_tokens("".join(produced)))
-        yield Finish("stop", "stop")
+        yield Finish("tool-calls", "tool_calls") if called_tools else Finish("stop", "stop")
 
 
 def _end(block: tuple[str, str]):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 import requests
@@ -70,7 +70,15 @@ def error_message(body: bytes) -> tuple[str, str | None]:
     return str(data), None
 
 
-def error_from_response(response: requests.Response, provider: str, secrets: tuple[str, ...] = ()) -> ProxyError:
+def error_from_response(
+    response: requests.Response,
+    provider: str,
+    secrets: tuple[str, ...] = (),
+    refine: Callable[[ProxyError, bytes], ProxyError] | None = None,
+) -> ProxyError:
+    """The ProxyError for a non-2xx answer; `refine(error, body)` lets a vendor
+    whose error bodies say more than the status (Gemini: an invalid key is a
+    400, the retry delay sits in the body) return a better-fitting error."""
     body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if response.raw is not None else b""
     message, kind = error_message(body)
     headers = response.headers
@@ -86,7 +94,7 @@ def error_from_response(response: requests.Response, provider: str, secrets: tup
     if kind == "insufficient_quota" or "insufficient_quota" in message:
         error.retryable = False  # a quota is not a transient rate limit
         error.code = "insufficient_quota"
-    return error
+    return refine(error, body) if refine is not None else error
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
@@ -126,7 +134,14 @@ class UpstreamClient:
         return self._session
 
     def post(
-        self, url: str, body: Any, headers: Mapping[str, str], *, stream: bool = True, secrets: tuple[str, ...] = ()
+        self,
+        url: str,
+        body: Any,
+        headers: Mapping[str, str],
+        *,
+        stream: bool = True,
+        secrets: tuple[str, ...] = (),
+        refine_error: Callable[[ProxyError, bytes], ProxyError] | None = None,
     ) -> requests.Response:
         """POST JSON; returns a 2xx response or raises a ProxyError (body read and closed)."""
         settings = self.settings
@@ -143,7 +158,7 @@ class UpstreamClient:
             raise transport_error(exc, self.provider, settings) from None
         if response.status_code >= 400:
             try:
-                raise error_from_response(response, self.provider, secrets)
+                raise error_from_response(response, self.provider, secrets, refine_error)
             finally:
                 response.close()
         return response

@@ -66,6 +66,11 @@ def decode_part(part: Any, where: str) -> Part:
         if not isinstance(text, str):
             raise BadRequest(f"{where}.text must be a string", param=f"{where}.text")
         return TextPart(text)
+    if kind == "refusal":  # an assistant's earlier refusal, sent back as history
+        refusal = part.get("refusal")
+        if not isinstance(refusal, str):
+            raise BadRequest(f"{where}.refusal must be a string", param=f"{where}.refusal")
+        return TextPart(refusal)
     if kind in ("image_url", "input_image"):
         return decode_image(part.get("image_url", part.get("url")), f"{where}.image_url", detail=part.get("detail"))
     if kind == "image":

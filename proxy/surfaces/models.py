@@ -2,16 +2,19 @@
 
 OpenAI shape (`object: list`, model objects) plus the Workbench
 `capabilities` on each model: OpenAI SDKs ignore the extra field and the
-Workbench UI reads `data` (specs/workbench.md §3).
+Workbench UI reads `data` (specs/workbench.md §3). Errors (unknown model,
+missing or wrong API key) are OpenAI error objects, as on /v1/chat/completions.
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
 from ..errors import ModelNotFound, ProxyError
+from .api_keys import require_api_key
 from .common import error_response, json_response, switchboard
 
 blueprint = Blueprint("models", __name__)
+blueprint.before_request(require_api_key)  # /v1/* needs a key when keys are configured
 
 
 @blueprint.errorhandler(ProxyError)

@@ -22,6 +22,7 @@ from flask_socketio import SocketIO
 
 from ..errors import ProxyError
 from ..streaming import guard
+from . import conversations
 from . import workbench_codec as codec
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,14 @@ def init_app(app: Flask, board) -> SocketIO:
     settings = board.settings
     origins = settings.cors_origins
     # async_mode stays unset: threading under `flask run`, gevent under gunicorn.
+    # With REDIS_URL, emits go through Redis so that any worker can reach
+    # any socket (several workers or machines; specs/deployment.md §2.3).
+    queue = {"message_queue": settings.redis_url, "channel": f"{settings.redis_prefix}:socketio"} if settings.redis_url else {}
     socketio = SocketIO(
         app,
         cors_allowed_origins="*" if "*" in origins else origins,
         max_http_buffer_size=settings.max_body_bytes,
+        **queue,
     )
     chats = ActiveChats()
     board.socket_chats = chats
@@ -92,13 +97,15 @@ def init_app(app: Flask, board) -> SocketIO:
         tag = data.get("id") if isinstance(data, dict) else None
         try:
             chat_request = codec.decode_request(data, settings.default_model, request.host_url.rstrip("/"))
+            turn = conversations.turn_for(data, chat_request)  # optional conversation_id: save the turn
             stream = board.router.open(chat_request)
         except ProxyError as error:
             send(sid, tag, "error", {"message": error.message, "code": error.code})
             return
         key = chats.add(sid, tag, stream)
         try:
-            for name, payload in codec.messages(guard(stream)):
+            events = guard(stream) if turn is None else turn.record(guard(stream))
+            for name, payload in codec.messages(events):
                 if stream.cancelled.is_set():
                     break
                 send(sid, tag, OUTGOING[name], payload)

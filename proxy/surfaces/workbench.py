@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import ProxyError
 from ..providers import demo_images
 from ..streaming import guard, sse_response
+from . import conversations
 from . import workbench_codec as codec
 from .common import error_response, json_response, read_json, server_url, switchboard
 
@@ -41,9 +42,12 @@ def index() -> Response:
 @blueprint.post("/api/chat")
 def chat() -> Response:
     board = switchboard()
-    chat_request = codec.decode_request(read_json(), board.settings.default_model, server_url())
+    body = read_json()
+    chat_request = codec.decode_request(body, board.settings.default_model, server_url())
+    turn = conversations.turn_for(body, chat_request)  # optional conversation_id: save the turn
     stream = board.router.open(chat_request)
-    return sse_response(codec.encode_stream(guard(stream)), stream, board.settings.heartbeat_seconds)
+    events = guard(stream) if turn is None else turn.record(guard(stream))
+    return sse_response(codec.encode_stream(events), stream, board.settings.heartbeat_seconds)
 
 
 @blueprint.get("/demo/images/<name>.png")

@@ -67,6 +67,7 @@ class Reply:
     cut_after: int | None = None
     malformed_after: int | None = None
     malformed: bytes = b"data: {\"choices\": [{\"delta\": {\"content\": \"unterminated\n\n"
+    paced: bool = False  # write a JSON body chunk by chunk too (to stall or cut a non-streaming answer)
 
     @classmethod
     def sse(cls, raw: bytes, **kwargs: Any) -> "Reply":
@@ -178,7 +179,7 @@ class FakeUpstream:
         )
         reply = self._next_reply(received)
         headers = {"Content-Type": reply.content_type, **reply.headers}
-        if reply.status >= 400 or reply.content_type.startswith("application/json"):
+        if reply.status >= 400 or (reply.content_type.startswith("application/json") and not reply.paced):
             return Response(b"".join(reply.chunks), status=reply.status, headers=headers)(environ, start_response)
         sock = environ.get("werkzeug.socket")
         return Response(self._stream(reply, sock), status=reply.status, headers=headers)(environ, start_response)

@@ -1,0 +1,189 @@
+"""Retries and fallbacks before the first content token (DESIGN.md "Errors").
+
+    Router.open(request) -> ResilientStream(plan=[model, *fallbacks]).start()
+        attempt: provider.open() -> events ... first content event -> pass-through
+
+An attempt fails when `provider.open()` raises, or when its stream errs, is
+cut, or ends before any content event (`canonical.CONTENT_EVENTS`). A failed
+attempt is retried on the same model while the error is retryable and
+`Settings.max_retries` allows (exponential back-off with jitter, or the
+upstream's retry-after when it is at most RETRY_AFTER_CAP), then the next
+fallback model is tried. Events an attempt produced before its first content
+event (response metadata, block starts) are held back and only the
+succeeding attempt's are replayed. Once content has been delivered nothing is
+retried: a later error passes through as the in-band error.
+
+`start()` runs in the request handler, so when every attempt fails to open
+the surface can still answer with the real HTTP status. `cancel()` stops the
+current attempt and any back-off pause at once.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from .canonical import CONTENT_EVENTS, ChatRequest, Error, Event
+from .errors import BadRequest, Cancelled, ProxyError, UpstreamError
+from .providers.base import ModelRoute, UpstreamStream
+
+if TYPE_CHECKING:
+    from .router import Router
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_CAP = 30.0  # a longer retry-after goes to the next fallback instead of waiting
+BACKOFF_CAP = 8.0
+
+
+def backoff_delay(error: ProxyError, retry: int, base: float) -> float | None:
+    """Seconds before retry number `retry` (0-based); None when waiting is not worth it."""
+    if error.retry_after is not None:
+        return error.retry_after if error.retry_after <= RETRY_AFTER_CAP else None
+    # Exponential with jitter so that many clients hit by one outage do not retry in step.
+    return min(BACKOFF_CAP, base * (2 ** retry)) * random.uniform(0.5, 1.0)
+
+
+def close_attempt(stream: UpstreamStream) -> None:
+    """Stop an attempt we no longer read: cancel it (shuts its socket down) and
+    close its generator so the provider's `finally` closes the response now,
+    not whenever the garbage collector gets to it."""
+    stream.cancel()
+    close = getattr(iter(stream), "close", None)
+    if close is not None:
+        close()
+
+
+def should_fall_back(error: ProxyError) -> bool:
+    """The client's own bad request fails on every model: surface it at once."""
+    return not isinstance(error, (BadRequest, Cancelled))
+
+
+class ResilientStream(UpstreamStream):
+    __slots__ = ("router", "request", "plan", "index", "retries", "attempts", "current", "_lock", "_first")
+
+    def __init__(self, router: "Router", request: ChatRequest, plan: list[ModelRoute]) -> None:
+        super().__init__(self._run(), on_cancel=self._cancel_current)
+        self.router = router
+        self.request = request
+        self.plan = plan
+        self.index = 0  # which model of the plan
+        self.retries = 0  # retries used on that model
+        self.attempts: list[tuple[str, str | None]] = []  # (model id, error code or None): for logs and tests
+        self.current: UpstreamStream | None = None
+        self._lock = threading.Lock()
+        self._first: UpstreamStream | None = None
+
+    @property
+    def route(self) -> ModelRoute:
+        return self.plan[self.index]
+
+    def start(self) -> "ResilientStream":
+        """Open the first attempt that connects; raises the last error when none does."""
+        self._first = self._connect()
+        return self
+
+    # -- attempts -------------------------------------------------------------
+
+    def _connect(self) -> UpstreamStream:
+        while True:
+            if self.cancelled.is_set():
+                raise Cancelled("the client went away")
+            route = self.route
+            try:
+                stream = self.router.open_route(self.request, route)
+            except ProxyError as error:
+                self._after_failure(error)
+                continue
+            with self._lock:
+                self.current = stream
+            if self.cancelled.is_set():  # cancel() ran while we were connecting
+                stream.cancel()
+            return stream
+
+    def _after_failure(self, error: ProxyError) -> None:
+        """Sleep and retry the same model, move to the next fallback, or raise `error`."""
+        route = self.route
+        self.attempts.append((route.id, error.code))
+        if self.cancelled.is_set():
+            raise Cancelled("the client went away")
+        if error.retryable and self.retries < self.router.settings.max_retries:
+            delay = backoff_delay(error, self.retries, self.router.settings.retry_base_delay)
+            if delay is not None:
+                self.retries += 1
+                log.warning("model %s failed (%s: %s); retry %d in %.2fs",
+                            route.id, error.code, error.message, self.retries, delay)
+                if self.cancelled.wait(delay):
+                    raise Cancelled("the client went away")
+                return
+        if should_fall_back(error) and self.index + 1 < len(self.plan):
+            self.index += 1
+            self.retries = 0
+            log.warning("model %s failed (%s: %s); falling back to %s",
+                        route.id, error.code, error.message, self.route.id)
+            return
+        raise error
+
+    def _cancel_current(self) -> None:
+        with self._lock:
+            stream = self.current
+        if stream is not None:
+            stream.cancel()
+
+    # -- events -------------------------------------------------------------------
+
+    def _run(self) -> Iterator[Event]:
+        stream = self._first
+        if stream is None:  # iterated without start(): open lazily, errors in-band
+            try:
+                stream = self._connect()
+            except ProxyError as error:
+                yield Error(error)
+                return
+        delivered = False
+        try:
+            while True:
+                held: list[Event] = []
+                failure: ProxyError | None = None
+                try:
+                    for event in iter(stream):
+                        if delivered:
+                            yield event
+                            if event.type == "finish" or event.type == "error":
+                                return
+                        elif isinstance(event, CONTENT_EVENTS):
+                            delivered = True
+                            yield from held
+                            yield event
+                        elif event.type == "error":
+                            failure = event.error
+                            break
+                        elif event.type == "finish":  # an empty but complete answer
+                            yield from held
+                            yield event
+                            return
+                        else:
+                            held.append(event)
+                    else:
+                        if delivered:
+                            return  # streaming.guard turns a missing Finish into an error
+                        failure = UpstreamError("the upstream stream ended before any content",
+                                                code="stream_incomplete")
+                except ProxyError as error:
+                    if delivered:
+                        raise
+                    failure = error
+                close_attempt(stream)
+                if self.cancelled.is_set():
+                    return
+                try:
+                    self._after_failure(failure)
+                    stream = self._connect()
+                except ProxyError as error:
+                    yield Error(error)
+                    return
+        finally:
+            close_attempt(stream)
+            self.finished_at = stream.finished_at or time.monotonic()

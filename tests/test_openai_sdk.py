@@ -1,0 +1,377 @@
+"""The official OpenAI SDKs against a live Switchboard: /v1/chat/completions and /v1/models.
+
+Each test runs once per answering target. A Target is a set of models and the
+setup that makes them answer: today the built-in demo models; the fake
+upstreams of the providers (OpenAI, Anthropic, Gemini) join by adding a
+Target whose `start` launches the fake and returns the settings pointing at it.
+All provider-specific setup lives in the `live` fixture and the Target.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager
+
+import openai
+import pytest
+from openai import OpenAI
+
+from proxy import create_app
+from proxy.errors import RateLimited
+from proxy.providers.base import ModelRoute, Provider
+
+from .live_server import serve
+
+ROOT = Path(__file__).resolve().parent.parent
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@dataclass
+class Target:
+    """Models to test and how to make them answer."""
+
+    id: str
+    text_model: str  # answers with expected_text(prompt)
+    tool_model: str  # calls get_weather({"city": prompt}); given a tool result, quotes it
+    reasoning_model: str  # reasons expected_reasoning, then answers
+    failing_model: str  # sends some text, then fails in-band
+    expected_text: Callable[[str], str]
+    expected_reasoning: str
+    # starts whatever the target needs (a fake upstream) and yields create_app settings
+    start: Callable[[], ContextManager[dict]] = field(default=lambda: contextlib.nullcontext({}))
+
+
+DEMO = Target(
+    id="demo",
+    text_model="mock",
+    tool_model="tool-demo",
+    reasoning_model="reflection-and-thinking",
+    failing_model="error-demo",
+    expected_text=lambda prompt: f"This is a response from the mock model. I received your message: {prompt}",
+    expected_reasoning="Analyzing the request...\nIdentifying key concepts...\n",
+)
+
+TARGETS = [DEMO]
+
+
+@dataclass
+class Live:
+    target: Target
+    base_url: str
+    app: object
+
+    def client(self, **options) -> OpenAI:
+        options.setdefault("api_key", "sk-test")
+        options.setdefault("max_retries", 0)
+        options.setdefault("timeout", 20)
+        return OpenAI(base_url=f"{self.base_url}/v1", **options)
+
+
+def start_live(target: Target, **settings) -> ContextManager[Live]:
+    @contextlib.contextmanager
+    def run():
+        with target.start() as target_settings:
+            app = create_app({"demo_delay": 0, **target_settings, **settings})
+            with serve(app) as base_url:
+                yield Live(target, base_url, app)
+
+    return run()
+
+
+@pytest.fixture(params=TARGETS, ids=lambda target: target.id)
+def live(request):
+    with start_live(request.param) as running:
+        yield running
+
+
+def user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+# ---------------------------------------------------------------- non-streaming
+
+
+def test_create_returns_a_text_completion(live):
+    completion = live.client().chat.completions.create(model=live.target.text_model, messages=user("hello there"))
+    assert completion.object == "chat.completion"
+    assert completion.id.startswith("chatcmpl-")
+    assert completion.model == live.target.text_model
+    choice = completion.choices[0]
+    assert choice.index == 0
+    assert choice.finish_reason == "stop"
+    assert choice.message.role == "assistant"
+    assert choice.message.content == live.target.expected_text("hello there")
+    assert choice.message.tool_calls is None
+    assert completion.usage.completion_tokens > 0
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+
+
+def test_create_returns_a_tool_call(live):
+    completion = live.client().chat.completions.create(
+        model=live.target.tool_model, messages=user("Paris"), tools=[WEATHER_TOOL]
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function"
+    assert call.id
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+
+
+def test_create_accepts_content_parts_and_every_role(live):
+    image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+    completion = live.client().chat.completions.create(
+        model=live.target.text_model,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": [{"type": "text", "text": "Really brief."}]},
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                         {"type": "image_url", "image_url": {"url": image, "detail": "low"}}]},
+        ],
+        temperature=0.2, top_p=0.9, max_completion_tokens=50, stop=["\n\n"], user="u-1", seed=7,
+        response_format={"type": "text"}, reasoning_effort="low",
+    )
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.choices[0].message.content
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def test_stream_helper_assembles_a_tool_call_and_usage(live):
+    client = live.client()
+    argument_deltas = 0
+    with client.chat.completions.stream(
+        model=live.target.tool_model, messages=user("Paris"), tools=[WEATHER_TOOL],
+        stream_options={"include_usage": True},
+    ) as stream:
+        for event in stream:
+            if event.type == "tool_calls.function.arguments.delta":
+                argument_deltas += 1
+        completion = stream.get_final_completion()
+    assert argument_deltas >= 2  # the arguments really arrived in fragments
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+
+
+def test_stream_chunks_carry_role_content_and_finish(live):
+    stream = live.client().chat.completions.create(
+        model=live.target.text_model, messages=user("stream me"), stream=True
+    )
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert {chunk.id for chunk in chunks} == {chunks[0].id}
+    assert {chunk.created for chunk in chunks} == {chunks[0].created}
+    assert all(chunk.object == "chat.completion.chunk" and chunk.model == live.target.text_model for chunk in chunks)
+    assert [c.choices[0].finish_reason for c in chunks] == [None] * (len(chunks) - 1) + ["stop"]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == live.target.expected_text("stream me")
+    assert all(chunk.usage is None for chunk in chunks)
+
+
+def test_stream_usage_chunk_comes_last_with_no_choices(live):
+    chunks = list(live.client().chat.completions.create(
+        model=live.target.text_model, messages=user("count"), stream=True, stream_options={"include_usage": True}
+    ))
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens > 0
+    assert chunks[-2].choices[0].finish_reason == "stop"
+
+
+def test_stream_reasoning_arrives_as_reasoning_content(live):
+    chunks = list(live.client().chat.completions.create(
+        model=live.target.reasoning_model, messages=user("why"), stream=True
+    ))
+    deltas = [chunk.choices[0].delta for chunk in chunks if chunk.choices]
+    reasoning = "".join((delta.model_extra or {}).get("reasoning_content") or "" for delta in deltas)
+    content = "".join(delta.content or "" for delta in deltas)
+    assert reasoning == live.target.expected_reasoning
+    assert live.target.expected_reasoning.strip() not in content
+    assert content
+    assert not any("type" in (delta.model_extra or {}) for delta in deltas)
+
+
+def test_stream_workbench_thinking_variant_on_request(live):
+    chunks = list(live.client().chat.completions.create(
+        model=live.target.reasoning_model, messages=user("why"), stream=True,
+        extra_headers={"X-Switchboard-Thinking": "workbench"},
+    ))
+    deltas = [chunk.choices[0].delta for chunk in chunks if chunk.choices]
+    thinking = "".join(d.content for d in deltas if (d.model_extra or {}).get("type") == "thinking")
+    answer = "".join(d.content or "" for d in deltas if (d.model_extra or {}).get("type") != "thinking")
+    assert thinking == live.target.expected_reasoning
+    assert answer and live.target.expected_reasoning.strip() not in answer
+    assert not any("reasoning_content" in (d.model_extra or {}) for d in deltas)
+
+
+def test_multi_turn_tool_use_completes(live):
+    client = live.client()
+    messages = user("Lisbon")
+    first = client.chat.completions.create(model=live.target.tool_model, messages=messages, tools=[WEATHER_TOOL])
+    call = first.choices[0].message.tool_calls[0]
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": "22 degrees and sunny"})
+    chunks = list(client.chat.completions.create(
+        model=live.target.tool_model, messages=messages, tools=[WEATHER_TOOL], stream=True
+    ))
+    answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "22 degrees and sunny" in answer
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_unknown_model_raises_not_found(live):
+    with pytest.raises(openai.NotFoundError) as caught:
+        live.client().chat.completions.create(model="no-such-model", messages=user("hi"))
+    assert caught.value.status_code == 404
+    assert caught.value.code == "model_not_found"
+    assert caught.value.param == "model"
+    assert caught.value.type == "not_found_error"
+
+
+def test_n_above_one_is_a_bad_request_naming_n(live):
+    with pytest.raises(openai.BadRequestError) as caught:
+        live.client().chat.completions.create(model=live.target.text_model, messages=user("hi"), n=2)
+    assert caught.value.param == "n"
+    assert caught.value.type == "invalid_request_error"
+    assert "'n' must be 1" in caught.value.message
+
+
+@pytest.mark.parametrize("messages, param", [
+    ([], "messages"),
+    ([{"role": "wizard", "content": "hi"}], "messages[0].role"),
+    ([{"role": "tool", "content": "42"}], "messages[0].tool_call_id"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": ""}}]}], "messages[0].content[0].image_url"),
+])
+def test_bad_input_is_a_bad_request_naming_the_field(live, messages, param):
+    with pytest.raises(openai.BadRequestError) as caught:
+        live.client().chat.completions.create(model=live.target.text_model, messages=messages)
+    assert caught.value.param == param
+
+
+def test_failure_mid_stream_raises_api_error_while_iterating(live):
+    stream = live.client().chat.completions.create(
+        model=live.target.failing_model, messages=user("go"), stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert not isinstance(caught.value, openai.APIStatusError)  # in-band, after the 200
+    assert "".join(received)  # some content arrived before the failure
+    assert caught.value.body["type"] == "api_error"
+    assert caught.value.body["code"]
+
+
+def test_rate_limit_raises_rate_limit_error_with_retry_after(live):
+    class Throttled(Provider):
+        name = "throttled"
+
+        @property
+        def configured(self) -> bool:
+            return True
+
+        def open(self, request, route):
+            raise RateLimited("slow down: too many requests upstream", retry_after=7)
+
+    router = live.app.extensions["switchboard"].router
+    router.providers["throttled"] = Throttled(None, router.settings)
+    router.routes["throttled-model"] = ModelRoute("throttled-model", "throttled", "x", "test")
+    with pytest.raises(openai.RateLimitError) as caught:
+        live.client().chat.completions.create(model="throttled-model", messages=user("hi"), stream=True)
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["retry-after"] == "7"
+    assert caught.value.type == "rate_limit_error"
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_models_list_and_retrieve(live):
+    client = live.client()
+    ids = [model.id for model in client.models.list()]
+    for model_id in (live.target.text_model, live.target.tool_model, live.target.failing_model):
+        assert model_id in ids
+    model = client.models.retrieve(live.target.text_model)
+    assert model.id == live.target.text_model and model.object == "model"
+    assert isinstance(model.created, int) and model.owned_by
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+# ---------------------------------------------------------------- API keys
+
+
+@pytest.fixture
+def keyed(live):
+    with start_live(live.target, api_keys=["sk-right", "sk-other"]) as running:
+        yield running
+
+
+def test_wrong_api_key_raises_authentication_error(keyed):
+    for call in (
+        lambda client: client.chat.completions.create(model=keyed.target.text_model, messages=user("hi")),
+        lambda client: client.models.list(),
+    ):
+        with pytest.raises(openai.AuthenticationError) as caught:
+            call(keyed.client(api_key="sk-wrong"))
+        assert caught.value.type == "authentication_error"
+        assert caught.value.code == "invalid_api_key"
+
+
+def test_right_api_key_is_let_in(keyed):
+    completion = keyed.client(api_key="sk-other").chat.completions.create(
+        model=keyed.target.text_model, messages=user("hi")
+    )
+    assert completion.choices[0].message.content == keyed.target.expected_text("hi")
+
+
+def test_missing_api_key_is_401_in_openai_shape(keyed):
+    request = urllib.request.Request(
+        f"{keyed.base_url}/v1/chat/completions", method="POST",
+        data=json.dumps({"model": keyed.target.text_model, "messages": user("hi")}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 401
+    error = json.loads(caught.value.read())["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert "Authorization: Bearer" in error["message"]
+
+
+# ---------------------------------------------------------------- Node SDK
+
+
+def test_node_openai_sdk_streams_a_completion(live):
+    result = subprocess.run(
+        ["node", str(ROOT / "tests" / "js" / "openai_stream.mjs"), f"{live.base_url}/v1", live.target.text_model,
+         "hello from node"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["text"] == live.target.expected_text("hello from node")
+    assert report["finish_reason"] == "stop"
+    assert report["chunks"] >= 3
