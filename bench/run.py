@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,18 +86,19 @@ def through(server: Gunicorn, url: str, spec: dict, **kwargs) -> dict:
     with RssSampler(server) as sampler:
         result = load(url, spec, **kwargs)
     rss_after, cpu_after = server.usage()
+    peak = max(sampler.peak, rss_before, rss_after)
     cpu = cpu_after - cpu_before
     events = result["events_per_stream"] * result["requests"] if result["requests"] else 0
     result["server"] = {
         "rss_before_mb": round(rss_before / 2**20, 1),
-        "rss_peak_mb": round(sampler.peak / 2**20, 1),
+        "rss_peak_mb": round(peak / 2**20, 1),
         "rss_after_mb": round(rss_after / 2**20, 1),
         "cpu_s": round(cpu, 3),
         "cpu_us_per_stream": round(cpu / result["requests"] * 1e6, 1) if result["requests"] else None,
         "cpu_us_per_event": round(cpu / events * 1e6, 2) if events else None,
         "rss_samples": len(sampler.samples),
     }
-    result["_rss_peak_bytes"] = sampler.peak
+    result["_rss_peak_bytes"] = peak
     result["_rss_before_bytes"] = rss_before
     return result
 
@@ -210,10 +212,14 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             two["b"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
             log(f"2 workers b: {brief(two['b'])}")
             servers.pop().close()
+    except BaseException:
+        log(f"benchmark failed; logs kept in {work}")
+        raise
     finally:
         for server in servers:
             server.close()
         fake.close()
+    shutil.rmtree(work, ignore_errors=True)
 
     for name, spec in specs.items():
         entry = {"spec": spec, "direct": direct[name], "switchboard_1_worker": one[name]}
