@@ -86,6 +86,7 @@ class FakeUpstream:
 
     def close(self) -> None:
         stop(self.process, 5)
+        self.process.stdout.close()
         self.log.close()
 
 

@@ -44,10 +44,12 @@ SCENARIOS = {
               smoke=dict(requests=5)),
     "b": dict(title="c=50, 20-chunk unpaced streams", chunks=20, ttft=0, pace=0, concurrency=50, requests=5000,
               smoke=dict(concurrency=4, requests=20)),
+    # (c) and (d): the slots start spread over one stream's length, so new
+    # streams arrive at the steady rate of that many concurrent streams.
     "c": dict(title="1,000 concurrent streams, 200 ms per chunk", chunks=20, ttft=0.2, pace=0.2, concurrency=1000,
-              requests=2000, ramp=1.0, smoke=dict(chunks=3, ttft=0.02, pace=0.02, concurrency=10, requests=20, ramp=0.1)),
+              requests=3000, ramp=4.2, smoke=dict(chunks=3, ttft=0.02, pace=0.02, concurrency=10, requests=20, ramp=0.1)),
     "d": dict(title="2,000 open streams on one worker, 1 s per chunk", chunks=8, ttft=0.5, pace=1.0, concurrency=2000,
-              requests=2000, ramp=3.0, smoke=dict(chunks=3, ttft=0.05, pace=0.1, concurrency=20, requests=20, ramp=0.1)),
+              requests=2000, ramp=4.0, smoke=dict(chunks=3, ttft=0.05, pace=0.1, concurrency=20, requests=20, ramp=0.1)),
     "e": dict(title="translating (Anthropic upstream, OpenAI client) vs passthrough, c=50", chunks=20, ttft=0, pace=0,
               concurrency=50, requests=5000, smoke=dict(concurrency=4, requests=20)),
 }
@@ -94,6 +96,7 @@ def through(server: Gunicorn, url: str, spec: dict, **kwargs) -> dict:
         "rss_peak_mb": round(peak / 2**20, 1),
         "rss_after_mb": round(rss_after / 2**20, 1),
         "cpu_s": round(cpu, 3),
+        "cpu_busy": round(cpu / result["elapsed_s"] / server.workers, 2) if result["elapsed_s"] else None,
         "cpu_us_per_stream": round(cpu / result["requests"] * 1e6, 1) if result["requests"] else None,
         "cpu_us_per_event": round(cpu / events * 1e6, 2) if events else None,
         "rss_samples": len(sampler.samples),
@@ -293,7 +296,8 @@ def brief(result: dict) -> str:
         text += f", errors {result['error_kinds']}"
     if "server" in result:
         server = result["server"]
-        text += f", worker cpu {server['cpu_us_per_event']} us/event, rss peak {server['rss_peak_mb']} MB"
+        text += (f", worker cpu {server['cpu_us_per_event']} us/event ({server['cpu_busy']:.0%} busy), "
+                 f"rss peak {server['rss_peak_mb']} MB")
     return text
 
 
