@@ -26,6 +26,8 @@ from ..config import Settings
 from ..errors import ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
 
 MAX_ERROR_BODY = 64 * 1024
+DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
+DRAIN_READS = 4
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
@@ -195,7 +197,30 @@ class SSEReader:
             if not self.cancelled:
                 raise transport_error(exc, self.provider, self.settings) from None
         finally:
+            if not self.cancelled:
+                self._drain()
             self.response.close()
+
+    def _drain(self) -> None:
+        """Read what is left of the body so the connection goes back to the pool.
+
+        Providers stop reading at their last event ([DONE], message_stop); the
+        chunked terminator behind it has normally arrived with it. Reading it
+        lets urllib3 return the connection to the pool, so the next request
+        skips a TCP connect and a resolver round trip. An upstream that sends
+        more, or nothing, is not waited for: close() then drops the connection.
+        """
+        raw = self.response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is None:  # already released (body read to the end) or closed
+            return
+        try:
+            sock.settimeout(DRAIN_TIMEOUT)  # urllib3 sets its own again on reuse
+            for _ in range(DRAIN_READS):
+                if not raw.read1(sse.READ_SIZE, decode_content=True):
+                    return
+        except Exception:  # timeout or broken: close() drops the connection
+            pass
 
     def cancel(self) -> None:
         """Wake a reader blocked on the socket; it then closes the response.
