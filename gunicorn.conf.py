@@ -24,3 +24,13 @@ accesslog = os.environ.get("ACCESS_LOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Once the app is loaded: move everything created so far (modules, the
+    app, its routes) out of the garbage collector's reach. These objects live
+    as long as the worker, and every full collection would walk them again
+    while all streams of the worker wait."""
+    import gc
+
+    gc.freeze()
