@@ -8,6 +8,9 @@ import os
 wsgi_app = "wsgi:app"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
+# gevent records the spawning stack of every greenlet (two per stream) for
+# debugging; without it spawning is faster and each open stream lighter.
+os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
 # One worker by default: Socket.IO long-polling needs every request of a
 # session on the same process. More workers need sticky sessions in nginx
 # and a message queue (REDIS_URL); see README "Deployment".
