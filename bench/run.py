@@ -175,6 +175,15 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
     servers: list[Gunicorn] = []
     try:
         direct_url = fake.url
+
+        def start(workers: int, log_name: str) -> tuple[Gunicorn, str]:
+            server = Gunicorn(workers, fake, work / log_name, work)
+            servers.append(server)
+            base = f"http://127.0.0.1:{server.port}"
+            fake.configure(chunks=20, ttft=0, pace=0)
+            warm_up(base)
+            return server, base
+
         # 1. The fake alone: what the upstream serves with nothing in between.
         direct = {}
         for name, spec in specs.items():
@@ -185,33 +194,37 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
                 direct[name] = load(direct_url + OPENAI_PATH, spec, model="bench-model")
             log(f"direct    {name}: {brief(direct[name])}")
 
-        # 2. One gevent worker.
-        server = Gunicorn(1, fake, work / "gunicorn-1.log", work)
-        servers.append(server)
-        base = f"http://127.0.0.1:{server.port}"
-        fake.configure(chunks=20, ttft=0, pace=0)
-        warm_up(base)
+        # 2. One gevent worker for (a), (b), (c), (e).
         one = {}
+        server, base = start(1, "gunicorn-1.log")
         for name, spec in specs.items():
+            if name == "d":
+                continue
             fake.configure(chunks=spec["chunks"], ttft=spec["ttft"], pace=spec["pace"])
+            if name == "e":
+                # Passthrough right before, so both halves of (e) share conditions.
+                one["e_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  e (passthrough): {brief(one['e_passthrough'])}")
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
             log(f"1 worker  {name}: {brief(one[name])}")
-            if name == "e" and "b" in specs:
-                # Passthrough again right after, so both halves of (e) share conditions.
-                fake.configure(chunks=spec["chunks"], ttft=0, pace=0)
-                one["e_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
-                log(f"1 worker  e (passthrough): {brief(one['e_passthrough'])}")
         servers.pop().close()
+
+        # (d) on a fresh worker: RSS per stream is what the open streams add
+        # to a warm, idle worker, not memory an earlier scenario left behind.
+        if "d" in specs:
+            spec = specs["d"]
+            server, base = start(1, "gunicorn-1-d.log")
+            fake.configure(chunks=spec["chunks"], ttft=spec["ttft"], pace=spec["pace"])
+            one["d"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+            log(f"1 worker  d: {brief(one['d'])}")
+            servers.pop().close()
 
         # 3. Two workers, throughput only.
         two = {}
         if "b" in specs:
-            server = Gunicorn(2, fake, work / "gunicorn-2.log", work)
-            servers.append(server)
-            base = f"http://127.0.0.1:{server.port}"
+            server, base = start(2, "gunicorn-2.log")
             fake.configure(chunks=20, ttft=0, pace=0)
-            warm_up(base)
             two["b"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
             log(f"2 workers b: {brief(two['b'])}")
             servers.pop().close()
@@ -228,7 +241,7 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
         entry = {"spec": spec, "direct": direct[name], "switchboard_1_worker": one[name]}
         if name in two:
             entry["switchboard_2_workers"] = two[name]
-        if name == "e" and "e_passthrough" in one:
+        if name == "e":
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
