@@ -45,9 +45,15 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
     Anything a provider raises mid-stream becomes a final Error event, so
     every surface can end its stream in its own protocol's error form.
     Events after Finish (e.g. a late usage report) are dropped: providers
-    emit Usage before Finish."""
+    emit Usage before Finish.
+
+    The provider's iterator is closed as soon as the stream is over, so its
+    `finally` (closing the upstream response) runs now, in this thread, and
+    the stream's objects are freed at once instead of waiting, held in a
+    reference cycle, for the garbage collector."""
+    iterator = iter(events)
     try:
-        for event in events:
+        for event in iterator:
             yield event
             if event.type == "error" or event.type == "finish":
                 return
@@ -59,6 +65,13 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
     except Exception:  # a bug, but the client still gets a terminal frame
         log.exception("provider stream failed")
         yield Error(UpstreamError("internal error while streaming", code="internal_error", retryable=False))
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("closing the provider stream failed")
 
 
 class Recorder:
