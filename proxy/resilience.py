@@ -65,7 +65,7 @@ class ResilientStream(UpstreamStream):
     __slots__ = ("router", "request", "plan", "index", "retries", "attempts", "current", "_lock", "_first")
 
     def __init__(self, router: "Router", request: ChatRequest, plan: list[ModelRoute]) -> None:
-        super().__init__(self._run(), on_cancel=self._cancel_current)
+        super().__init__(self._run())
         self.router = router
         self.request = request
         self.plan = plan
@@ -125,6 +125,16 @@ class ResilientStream(UpstreamStream):
                         route.id, error.code, error.message, self.route.id)
             return
         raise error
+
+    def cancel(self) -> None:
+        # Overridden rather than passing on_cancel=self._cancel_current: a bound
+        # method kept on the instance is a reference cycle, which would hold
+        # the whole finished stream (upstream response included) until the
+        # garbage collector runs.
+        if self.cancelled.is_set():
+            return
+        super().cancel()
+        self._cancel_current()
 
     def _cancel_current(self) -> None:
         with self._lock:
