@@ -67,6 +67,25 @@ class ActiveChats:
             return len(self._chats.get(sid, {}))
 
 
+def bypass_middleware_outside_socketio(app: Flask) -> None:
+    """Send only /socket.io/ requests through the Socket.IO middleware.
+
+    SocketIO(app) wraps every request: the middleware copies the environ and,
+    under gunicorn, defines a new class per request (a reference cycle left
+    for the garbage collector). The HTTP API needs none of it.
+    """
+    middleware = app.wsgi_app
+    flask_app = middleware.wsgi_app  # Flask's own WSGI callable, which SocketIO(app) wrapped
+    prefix = middleware.engineio_path  # "/socket.io/"
+
+    def route(environ: dict, start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith(prefix):
+            return middleware(environ, start_response)
+        return flask_app(environ, start_response)
+
+    app.wsgi_app = route
+
+
 def init_app(app: Flask, board) -> SocketIO:
     settings = board.settings
     origins = settings.cors_origins
@@ -82,6 +101,7 @@ def init_app(app: Flask, board) -> SocketIO:
     )
     chats = ActiveChats()
     board.socket_chats = chats
+    bypass_middleware_outside_socketio(app)
 
     def send(sid: str, tag: Any, name: str, payload: dict | None) -> None:
         if tag is not None:
