@@ -32,7 +32,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Benchmarks (bench/run.py): fake upstream, gunicorn as in production, load
-# generator, each in its own process; writes bench/results/. About 5 minutes.
+# generator, each in its own process; writes bench/results/ (bench/README.md).
+# About two minutes.
 bench: $(VENV)/.runtime
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

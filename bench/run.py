@@ -4,8 +4,9 @@
 
     1. start the fake upstream (bench/fake_upstream.py) and measure it directly
     2. start gunicorn as in production (one gevent worker), run the scenarios
-       through it with the same load, sampling the worker's RSS and CPU
-    3. again with two workers for the throughput scenario
+       through it with the same load, sampling the worker's RSS and CPU;
+       (d) on a fresh worker of its own
+    3. again with two workers for the throughput scenario (b)
     4. write results.json (figures, targets, machine) and summary.md
 
 Scenarios (specs in SCENARIOS; `--smoke` shrinks every count so the run takes
@@ -14,7 +15,7 @@ seconds and only checks that the harness works):
     b  c=50, 20-chunk unpaced streams: streams per second
     c  1,000 concurrent streams paced at 200 ms a chunk: added TTFT p99, errors
     d  2,000 open streams on one worker, slow pacing: RSS per open stream
-    e  Anthropic upstream answered to an OpenAI client (translation) vs (b)
+    e  Anthropic upstream answered to an OpenAI client (translation) vs passthrough
 """
 from __future__ import annotations
 
@@ -106,10 +107,10 @@ def through(server: Gunicorn, url: str, spec: dict, **kwargs) -> dict:
     return result
 
 
-def warm_up(server_url: str) -> None:
+def warm_up(server_url: str, requests: int) -> None:
     """First requests import lazily loaded code and fill the connection pool."""
-    run_load(server_url + OPENAI_PATH, concurrency=10, requests=100, model=PASSTHROUGH_MODEL, timeout=20, max_seconds=30)
-    run_load(server_url + OPENAI_PATH, concurrency=10, requests=100, model=TRANSLATING_MODEL, timeout=20, max_seconds=30)
+    for model in (PASSTHROUGH_MODEL, TRANSLATING_MODEL):
+        run_load(server_url + OPENAI_PATH, concurrency=10, requests=requests, model=model, timeout=20, max_seconds=30)
 
 
 def machine() -> dict:
@@ -181,7 +182,7 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             servers.append(server)
             base = f"http://127.0.0.1:{server.port}"
             fake.configure(chunks=20, ttft=0, pace=0)
-            warm_up(base)
+            warm_up(base, 10 if smoke else 100)
             return server, base
 
         # 1. The fake alone: what the upstream serves with nothing in between.
