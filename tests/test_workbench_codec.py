@@ -143,3 +143,19 @@ def test_http_in_band_error_when_stream_stops_without_finish(app, client):
     assert content_of(frames)[0] == "partial"
     assert named(frames)[0][1]["code"] == "stream_incomplete"
     assert frames[-1] == "data: [DONE]"
+
+
+def test_guard_closes_the_provider_generator_after_finish():
+    closed = []
+
+    def provider():
+        try:
+            yield TextDelta("t", "a")
+            yield Finish()
+            yield Usage(1, 1)  # never reached: guard stops at Finish
+        finally:
+            closed.append(True)
+
+    events = list(guard(provider()))
+    assert [e.type for e in events] == ["text-delta", "finish"]
+    assert closed == [True]  # released at once, not left to the garbage collector
