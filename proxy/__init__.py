@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
-from flask_cors import CORS
-from werkzeug.exceptions import HTTPException
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
@@ -31,8 +30,15 @@ class Switchboard:
     extras: dict = field(default_factory=dict)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     """Build the app. `config` overrides settings by name (see proxy/config.py)."""
+    # Flask is imported here, not at the top: importing a pure module
+    # (proxy.canonical, proxy.sse, the codecs) imports this package first,
+    # and must not pull in flask.
+    from flask import Flask
+    from flask_cors import CORS
+    from werkzeug.exceptions import HTTPException
+
     from .config import Settings
     from .router import Router
     from .surfaces import BLUEPRINTS, socket_chat
