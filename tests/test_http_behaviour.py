@@ -124,3 +124,15 @@ def test_a_full_stream_is_not_cancelled():
     # the provider's generator was closed when the stream ended (it released
     # its upstream), not left suspended after Finish
     assert wait_until(lambda: stream.finished_at is not None, 1.0)
+
+
+def test_health_counts_streams_still_holding_their_upstream():
+    app = slow_app()
+    client = app.test_client()
+    assert client.get("/health?format=json").get_json()["open_streams"] == 0
+    response = client.post("/api/chat", json={"model": "reflection-and-thinking",
+                                             "messages": [{"role": "user", "content": "x"}]}, buffered=False)
+    next(iter(response.response))
+    assert client.get("/health?format=json").get_json()["open_streams"] == 1
+    response.close()
+    assert wait_until(lambda: client.get("/health?format=json").get_json()["open_streams"] == 0, 1.0)
