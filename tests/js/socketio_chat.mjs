@@ -22,13 +22,17 @@ function finish(code, error) {
 
 const timer = setTimeout(() => finish(1, "timed out"), 20000);
 
-socket.on("connect", () => {
+// The manager's "open" comes when the Engine.IO session opens, before any
+// upgrade (by `connect` the upgrade may already be done).
+socket.io.on("open", () => {
   const engine = socket.io.engine;
   result.transports.push(engine.transport.name);
   engine.on("upgrade", (transport) => {
     result.upgraded = true;
     result.transports.push(transport.name);
   });
+});
+socket.on("connect", () => {
   socket.emit("chat", { model, messages: [{ role: "user", content: text }] });
 });
 socket.on("connect_error", (error) => finish(1, `connect_error: ${error.message}`));
