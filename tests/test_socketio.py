@@ -3,6 +3,7 @@ complete, Workbench extension events, concurrent chats with ids, cancel,
 disconnect, bad input as `error {message}`, and engine.io origin checks."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -74,11 +75,44 @@ def test_bad_input_is_an_error_event(app, data, says):
     assert client.is_connected()
 
 
-def test_oversize_message_is_refused():
+def test_oversize_message_closes_the_connection_and_the_server_stays_up():
+    """engine.io enforces max_body_bytes itself, before any handler runs: an
+    oversize message closes that client's connection (there is no way to
+    answer it with an `error` event); the server goes on serving."""
     app = create_app({"demo_delay": 0, "max_body_bytes": 2000})
-    client = sio_client(app)
-    client.emit("chat", {"messages": [{"role": "user", "content": "x" * 200}]})
-    assert received(client)[-1][0] == "complete"  # under the limit: fine
+    with ServerThread(app) as server:
+        url = f"http://127.0.0.1:{server.port}"
+        for transports in (["websocket"], ["polling"]):
+            client = socketio.Client()
+            gone = threading.Event()
+            client.on("disconnect", lambda *a: gone.set())
+            client.connect(url, transports=transports, wait_timeout=5)
+            client.emit("chat", {"messages": [{"role": "user", "content": "x" * 5000}]})
+            assert gone.wait(5), transports
+            client.disconnect()
+        client = socketio.Client()
+        done = threading.Event()
+        client.on("complete", lambda *a: done.set())
+        client.connect(url, transports=["polling"], wait_timeout=5)
+        client.emit("chat", {"messages": [{"role": "user", "content": "x" * 100}]})
+        assert done.wait(5)
+        client.disconnect()
+
+
+def test_malformed_packet_does_not_break_the_session():
+    """A Socket.IO packet that is not JSON never reaches a handler (python-socketio
+    drops it); the session goes on and the next bad chat gets its error event."""
+    app = create_app({"demo_delay": 0})
+    with ServerThread(app) as server:
+        base = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
+        handshake = requests.get(base, timeout=5)
+        url = base + "&sid=" + json.loads(handshake.text[1:])["sid"]
+        assert requests.post(url, data="40", timeout=5).status_code == 200
+        assert requests.get(url, timeout=5).text.startswith("40{")
+        assert requests.post(url, data='42["chat",{"messages": [', timeout=5).status_code == 200
+        assert requests.post(url, data='42["chat",{"messages":[]}]', timeout=5).status_code == 200
+        answer = requests.get(url, timeout=5).text
+        assert answer.startswith('42["error",') and "must not be empty" in answer
 
 
 def test_in_band_error_event_when_the_provider_dies(app):
