@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import requests
@@ -198,6 +199,9 @@ def test_disconnect_cancels_the_sockets_chats():
     threads = [in_thread(client.emit, "chat", {"model": "reflection-and-thinking", "messages": MSG}),
                in_thread(client.emit, "chat", {"id": 2, "model": "agent-demo", "messages": MSG})]
     assert wait_until(lambda: app.extensions["switchboard"].socket_chats.count() == 2, 5)
+    # let both chats send their first events and enter a long pause: the
+    # test client's own queue breaks if an emit races its disconnect
+    time.sleep(0.3)
     streams = list(demo(app).recent)
     client.disconnect()
     assert wait_until(lambda: all(s.finished_at is not None for s in streams), 1.0)
