@@ -23,7 +23,6 @@ def test_sse_arrives_incrementally_and_chunked(gunicorn_server):
     sock = http_request(gunicorn_server.port, "POST", "/api/chat", json.dumps(CHAT).encode(),
                         {"Content-Type": "application/json"})
     with sock:
-        start = time.monotonic()
         head = read_until(sock, b"\r\n\r\n", 10)
         headers = head.split(b"\r\n\r\n", 1)[0].decode().lower()
         assert headers.startswith("http/1.1 200")
@@ -39,7 +38,6 @@ def test_sse_arrives_incrementally_and_chunked(gunicorn_server):
     assert b"event: thinking" in data and b"is indeed interesting." in data
     assert b": keepalive" in data  # heartbeats during the pauses
     assert done - first > 1.0  # the stream really was still going when the first event arrived
-    assert first - start < done - start
 
 
 def test_client_disconnect_stops_the_demo_stream(gunicorn_server):
