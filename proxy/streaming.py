@@ -46,8 +46,9 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
     every surface can end its stream in its own protocol's error form.
     Events after Finish (e.g. a late usage report) are dropped: providers
     emit Usage before Finish."""
+    iterator = iter(events)
     try:
-        for event in events:
+        for event in iterator:
             yield event
             if event.type == "error" or event.type == "finish":
                 return
@@ -59,6 +60,13 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
     except Exception:  # a bug, but the client still gets a terminal frame
         log.exception("provider stream failed")
         yield Error(UpstreamError("internal error while streaming", code="internal_error", retryable=False))
+    finally:
+        # Returning after Finish leaves the provider's generator suspended at
+        # its last yield: close it now so its `finally` releases the upstream
+        # connection, instead of whenever it is garbage collected.
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 class Recorder:

@@ -24,3 +24,23 @@ def fake_upstream():
 
     with FakeUpstream() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(tmp_path_factory):
+    """`gunicorn -c gunicorn.conf.py wsgi:app` (one gevent worker), started once."""
+    from .servers import start_gunicorn
+
+    server = start_gunicorn(tmp_path_factory.mktemp("gunicorn"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def flask_server(tmp_path_factory):
+    """`flask --app app run` (Werkzeug, threads), started once."""
+    from .servers import start_flask_run
+
+    server = start_flask_run(tmp_path_factory.mktemp("flask"))
+    yield server
+    server.stop()
