@@ -1,9 +1,20 @@
 """Shared fixtures: an app with instant demo models and its test client."""
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from proxy import create_app
+
+
+def pytest_configure(config):
+    # Apps a test builds without its own database_path must not write into
+    # the working tree's instance/ folder.
+    if "SWITCHBOARD_DATABASE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="switchboard-tests-")
+        os.environ["SWITCHBOARD_DATABASE"] = os.path.join(folder, "switchboard.db")
 
 
 @pytest.fixture
