@@ -22,9 +22,16 @@ import pytest
 from openai import OpenAI
 
 from proxy import create_app
+from proxy.config import ProviderSettings
 from proxy.errors import RateLimited
 from proxy.providers.base import ModelRoute, Provider
 
+from .fakes import anthropic as anthropic_fake
+from .fakes import gemini as gemini_fake
+from .fakes import openai as openai_fake
+from .fakes import scripted
+from .fakes.anthropic import AnthropicUpstream
+from .fakes.upstream import FakeUpstream, Received, Reply, transcript
 from .live_server import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,10 +54,19 @@ class Target:
     tool_model: str  # calls get_weather({"city": prompt}); given a tool result, quotes it
     reasoning_model: str  # reasons expected_reasoning, then answers
     failing_model: str  # sends some text, then fails in-band
-    expected_text: Callable[[str], str]
-    expected_reasoning: str
-    # starts whatever the target needs (a fake upstream) and yields create_app settings
-    start: Callable[[], ContextManager[dict]] = field(default=lambda: contextlib.nullcontext({}))
+    expected_text: Callable[[str], str] = scripted.mock_text
+    expected_reasoning: str = "".join(scripted.REASONING)
+    # starts whatever the target needs (a fake upstream, given the key the app
+    # should send it) and yields (create_app settings, the fake or None)
+    start: Callable[[str | None], ContextManager[tuple[dict, FakeUpstream | None]]] = (
+        lambda key: contextlib.nullcontext(({}, None)))
+    streams_arguments: bool = True  # Gemini sends a function call whole, not in fragments
+    # what the fake must have received on the second turn of a tool round trip
+    check_tool_result: Callable[[Received, str, str], None] | None = None
+    # the vendor's own 429 (retry after the given seconds) and 400 answers
+    rate_limited: Callable[[int], Reply] | None = None
+    bad_request: Callable[[], Reply] | None = None
+    unknown_upstream_model: str = ""  # a model id the upstream answers with its 404
 
 
 DEMO = Target(
@@ -59,11 +75,95 @@ DEMO = Target(
     tool_model="tool-demo",
     reasoning_model="reflection-and-thinking",
     failing_model="error-demo",
-    expected_text=lambda prompt: f"This is a response from the mock model. I received your message: {prompt}",
-    expected_reasoning="Analyzing the request...\nIdentifying key concepts...\n",
 )
 
-TARGETS = [DEMO]
+
+def vendor_start(vendor: str, make_fake: Callable[[], FakeUpstream], key: str, variable: str):
+    """The fake of `vendor` and an app whose `<vendor>-<name>` models reach it."""
+
+    @contextlib.contextmanager
+    def start(wrong_key: str | None):
+        with make_fake() as fake:
+            provider = ProviderSettings(api_key=wrong_key or key, base_url=fake.url, key_variable=variable)
+            models = [{"id": f"{vendor}-{name}", "provider": vendor, "model": name}
+                      for name in ("chat", "tools", "think", "broken")]
+            yield {"providers": {vendor: provider}, "models": models}, fake
+
+    return start
+
+
+def vendor_target(vendor: str, **fields) -> Target:
+    return Target(
+        id=vendor, text_model=f"{vendor}-chat", tool_model=f"{vendor}-tools", reasoning_model=f"{vendor}-think",
+        failing_model=f"{vendor}-broken", unknown_upstream_model=f"{vendor}/no-such-model", **fields,
+    )
+
+
+def openai_tool_result(received: Received, call_id: str, result: str) -> None:
+    assistant, tool = received.json["messages"][-2:]
+    assert assistant["role"] == "assistant"
+    assert [(c["id"], c["function"]["name"]) for c in assistant["tool_calls"]] == [(call_id, "get_weather")]
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"city": "Lisbon"}
+    assert tool == {"role": "tool", "tool_call_id": call_id, "content": result}
+
+
+def anthropic_tool_result(received: Received, call_id: str, result: str) -> None:
+    assistant, answer = received.json["messages"][-2:]
+    assert assistant["role"] == "assistant" and answer["role"] == "user"
+    (use,) = [block for block in assistant["content"] if block["type"] == "tool_use"]
+    assert (use["id"], use["name"], use["input"]) == (call_id, "get_weather", {"city": "Lisbon"})
+    first = answer["content"][0]  # the API wants tool_result blocks first in their user turn
+    assert first["type"] == "tool_result" and first["tool_use_id"] == call_id
+    content = first["content"]
+    assert (content if isinstance(content, str) else "".join(b["text"] for b in content)) == result
+
+
+def gemini_tool_result(received: Received, call_id: str, result: str) -> None:
+    model, answer = received.json["contents"][-2:]
+    assert model["role"] == "model" and answer["role"] == "user"
+    (call,) = [part["functionCall"] for part in model["parts"] if "functionCall" in part]
+    assert (call["name"], call["args"]) == ("get_weather", {"city": "Lisbon"})
+    (response,) = [part["functionResponse"] for part in answer["parts"] if "functionResponse" in part]
+    assert response["name"] == call["name"]  # Gemini matches results to calls by name
+    assert response["response"] == {"result": result}
+
+
+OPENAI = vendor_target(
+    "openai",
+    start=vendor_start("openai", lambda: FakeUpstream(default=scripted.openai_responder),
+                       openai_fake.KEY, "OPENAI_API_KEY"),
+    check_tool_result=openai_tool_result,
+    rate_limited=lambda seconds: openai_fake.error(
+        429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.",
+        "requests", "rate_limit_exceeded", **{"retry-after": str(seconds)}),
+    bad_request=lambda: openai_fake.error(
+        400, "This model's maximum context length is 128000 tokens.", "invalid_request_error",
+        "context_length_exceeded"),
+)
+ANTHROPIC = vendor_target(
+    "anthropic",
+    start=vendor_start("anthropic", lambda: AnthropicUpstream(default=scripted.anthropic_responder),
+                       anthropic_fake.KEY, "ANTHROPIC_API_KEY"),
+    check_tool_result=anthropic_tool_result,
+    rate_limited=lambda seconds: anthropic_fake.error_reply(
+        429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
+        headers={"retry-after": str(seconds)}),
+    bad_request=lambda: anthropic_fake.error_reply(
+        400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+)
+GEMINI = vendor_target(
+    "gemini",
+    start=vendor_start("gemini", lambda: FakeUpstream(default=scripted.gemini_responder),
+                       gemini_fake.KEY, "GEMINI_API_KEY"),
+    streams_arguments=False,
+    check_tool_result=gemini_tool_result,
+    rate_limited=lambda seconds: Reply.json(None, status=429, raw=transcript("gemini", "error_rate_per_minute.json")
+                                            .replace(b'"2.500s"', f'"{seconds}s"'.encode())),
+    bad_request=lambda: gemini_fake.error_reply(
+        400, "INVALID_ARGUMENT", "The input token count (1200000) exceeds the maximum number of tokens allowed."),
+)
+PROVIDERS = [OPENAI, ANTHROPIC, GEMINI]
+TARGETS = [DEMO, *PROVIDERS]
 
 
 @dataclass
@@ -71,6 +171,7 @@ class Live:
     target: Target
     base_url: str
     app: object
+    fake: FakeUpstream | None
 
     def client(self, **options) -> OpenAI:
         options.setdefault("api_key", "sk-test")
@@ -79,13 +180,13 @@ class Live:
         return OpenAI(base_url=f"{self.base_url}/v1", **options)
 
 
-def start_live(target: Target, **settings) -> ContextManager[Live]:
+def start_live(target: Target, wrong_key: str | None = None, **settings) -> ContextManager[Live]:
     @contextlib.contextmanager
     def run():
-        with target.start() as target_settings:
+        with target.start(wrong_key) as (target_settings, fake):
             app = create_app({"demo_delay": 0, **target_settings, **settings})
             with serve(app) as base_url:
-                yield Live(target, base_url, app)
+                yield Live(target, base_url, app, fake)
 
     return run()
 
@@ -165,7 +266,7 @@ def test_stream_helper_assembles_a_tool_call_and_usage(live):
             if event.type == "tool_calls.function.arguments.delta":
                 argument_deltas += 1
         completion = stream.get_final_completion()
-    assert argument_deltas >= 2  # the arguments really arrived in fragments
+    assert argument_deltas >= (2 if live.target.streams_arguments else 1)  # fragments where the upstream streams them
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     (call,) = choice.message.tool_calls
