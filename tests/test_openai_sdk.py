@@ -335,8 +335,50 @@ def test_multi_turn_tool_use_completes(live):
         model=live.target.tool_model, messages=messages, tools=[WEATHER_TOOL], stream=True
     ))
     answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert "22 degrees and sunny" in answer
+    assert answer == "The tool get_weather returned: 22 degrees and sunny"
     assert chunks[-1].choices[0].finish_reason == "stop"
+    if live.target.check_tool_result:  # the upstream got the round trip in its own format
+        first_request, second_request = live.fake.received
+        live.target.check_tool_result(second_request, call.id, "22 degrees and sunny")
+
+
+def conversation(live: Live) -> list[tuple]:
+    """One conversation through the SDK, reduced to what must not depend on the provider."""
+    client = live.client()
+
+    def summary(completion) -> tuple:
+        choice = completion.choices[0]
+        calls = [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls or ()]
+        usage = completion.usage
+        return (choice.message.content, calls, choice.finish_reason,
+                usage is not None and usage.total_tokens > 0 and usage.completion_tokens > 0)
+
+    results = [summary(client.chat.completions.create(model=live.target.text_model, messages=user("hello")))]
+    messages = user("Oslo")
+    with client.chat.completions.stream(model=live.target.tool_model, messages=messages, tools=[WEATHER_TOOL],
+                                        stream_options={"include_usage": True}) as stream:
+        first = stream.get_final_completion()
+    results.append(summary(first))
+    call = first.choices[0].message.tool_calls[0]
+    messages += [first.choices[0].message.model_dump(exclude_none=True, exclude={"parsed"}),
+                 {"role": "tool", "tool_call_id": call.id, "content": "-3 degrees"}]
+    results.append(summary(client.chat.completions.create(model=live.target.tool_model, messages=messages,
+                                                           tools=[WEATHER_TOOL])))
+    with client.chat.completions.stream(model=live.target.reasoning_model, messages=user("why"),
+                                        stream_options={"include_usage": True}) as stream:
+        thought = stream.get_final_completion()
+    results.append(summary(thought) + ((thought.choices[0].message.model_extra or {}).get("reasoning_content"),))
+    return results
+
+
+def test_the_same_conversation_gives_the_same_sdk_results_on_every_provider():
+    with start_live(DEMO) as demo:
+        expected = conversation(demo)
+    assert expected[1][1] == [("get_weather", {"city": "Oslo"})]  # the reference itself is what it should be
+    assert expected[2][0] == "The tool get_weather returned: -3 degrees"
+    for target in PROVIDERS:
+        with start_live(target) as live:
+            assert conversation(live) == expected, target.id
 
 
 # ---------------------------------------------------------------- errors
