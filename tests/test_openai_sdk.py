@@ -448,6 +448,74 @@ def test_rate_limit_raises_rate_limit_error_with_retry_after(live):
     assert caught.value.type == "rate_limit_error"
 
 
+# ---------------------------------------------------------------- upstream errors, per provider
+
+
+@pytest.fixture(params=PROVIDERS, ids=lambda target: target.id)
+def single_attempt(request):
+    """A provider target whose router sends exactly one upstream request per call."""
+    with start_live(request.param, max_retries=0) as running:
+        yield running
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_upstream_429_raises_rate_limit_error_with_its_retry_after(single_attempt, stream):
+    single_attempt.fake.reply(single_attempt.target.rate_limited(7))
+    with pytest.raises(openai.RateLimitError) as caught:
+        single_attempt.client().chat.completions.create(
+            model=single_attempt.target.text_model, messages=user("hi"), stream=stream)
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["retry-after"] == "7"
+    assert len(single_attempt.fake.received) == 1
+
+
+def test_upstream_404_for_an_unknown_model_raises_not_found(single_attempt):
+    with pytest.raises(openai.NotFoundError) as caught:
+        single_attempt.client().chat.completions.create(
+            model=single_attempt.target.unknown_upstream_model, messages=user("hi"))
+    assert caught.value.status_code == 404
+    assert len(single_attempt.fake.received) == 1  # the upstream itself said 404
+
+
+def test_upstream_400_raises_bad_request(single_attempt):
+    single_attempt.fake.reply(single_attempt.target.bad_request())
+    with pytest.raises(openai.BadRequestError) as caught:
+        single_attempt.client().chat.completions.create(
+            model=single_attempt.target.text_model, messages=user("hi"), stream=True)
+    assert caught.value.status_code == 400
+    assert caught.value.type == "invalid_request_error"
+
+
+@pytest.mark.parametrize("target", PROVIDERS, ids=lambda target: target.id)
+def test_upstream_rejecting_the_key_raises_authentication_error(target):
+    # The fake checks the key like the vendor (Gemini answers 400 API_KEY_INVALID).
+    with start_live(target, wrong_key="wrong-key") as live:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            live.client().chat.completions.create(model=target.text_model, messages=user("hi"))
+        assert caught.value.status_code == 401
+        assert len(live.fake.received) == 1  # a rejected key is not retried
+        assert "wrong-key" not in caught.value.message
+
+
+@pytest.mark.parametrize("target", PROVIDERS, ids=lambda target: target.id)
+def test_rate_limit_after_the_routers_retries_is_still_a_rate_limit_error(target):
+    with start_live(target, max_retries=2, retry_base_delay=0.01) as live:
+        live.fake.reply(*(target.rate_limited(0) for _ in range(3)))
+        with pytest.raises(openai.RateLimitError) as caught:
+            live.client().chat.completions.create(model=target.text_model, messages=user("hi"), stream=True)
+        assert caught.value.response.headers["retry-after"] == "0"
+        assert len(live.fake.received) == 3  # the first attempt and two retries
+
+
+@pytest.mark.parametrize("target", PROVIDERS, ids=lambda target: target.id)
+def test_a_retried_rate_limit_then_an_answer_streams_the_answer(target):
+    with start_live(target, max_retries=2, retry_base_delay=0.01) as live:
+        live.fake.reply(target.rate_limited(0))
+        chunks = list(live.client().chat.completions.create(model=target.text_model, messages=user("hi"), stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == target.expected_text("hi")
+        assert len(live.fake.received) == 2
+
+
 # ---------------------------------------------------------------- models
 
 
