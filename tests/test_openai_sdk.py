@@ -53,7 +53,7 @@ class Target:
     text_model: str  # answers with expected_text(prompt)
     tool_model: str  # calls get_weather({"city": prompt}); given a tool result, quotes it
     reasoning_model: str  # reasons expected_reasoning, then answers
-    failing_model: str  # sends some text, then fails in-band
+    failing_model: str  # sends failing_text, then fails in-band with failing_message in its error
     expected_text: Callable[[str], str] = scripted.mock_text
     expected_reasoning: str = "".join(scripted.REASONING)
     # starts whatever the target needs (a fake upstream, given the key the app
@@ -67,6 +67,8 @@ class Target:
     rate_limited: Callable[[int], Reply] | None = None
     bad_request: Callable[[], Reply] | None = None
     unknown_upstream_model: str = ""  # a model id the upstream answers with its 404
+    failing_text: str = "This answer starts well, and then the upstream fails."
+    failing_message: str = "the upstream failed in the middle of the answer"
 
 
 DEMO = Target(
@@ -133,6 +135,8 @@ OPENAI = vendor_target(
     start=vendor_start("openai", lambda: FakeUpstream(default=scripted.openai_responder),
                        openai_fake.KEY, "OPENAI_API_KEY"),
     check_tool_result=openai_tool_result,
+    failing_text="Hello",  # tests/transcripts/openai/midstream_error.sse
+    failing_message="The server had an error while processing your request.",
     rate_limited=lambda seconds: openai_fake.error(
         429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.",
         "requests", "rate_limit_exceeded", **{"retry-after": str(seconds)}),
@@ -145,6 +149,8 @@ ANTHROPIC = vendor_target(
     start=vendor_start("anthropic", lambda: AnthropicUpstream(default=scripted.anthropic_responder),
                        anthropic_fake.KEY, "ANTHROPIC_API_KEY"),
     check_tool_result=anthropic_tool_result,
+    failing_text="Hello there",  # tests/transcripts/anthropic/overloaded_midstream.sse
+    failing_message="Overloaded",
     rate_limited=lambda seconds: anthropic_fake.error_reply(
         429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
         headers={"retry-after": str(seconds)}),
@@ -157,6 +163,8 @@ GEMINI = vendor_target(
                        gemini_fake.KEY, "GEMINI_API_KEY"),
     streams_arguments=False,
     check_tool_result=gemini_tool_result,
+    failing_text="The capital",  # tests/transcripts/gemini/midstream_error.sse
+    failing_message="The model is overloaded.",
     rate_limited=lambda seconds: Reply.json(None, status=429, raw=transcript("gemini", "error_rate_per_minute.json")
                                             .replace(b'"2.500s"', f'"{seconds}s"'.encode())),
     bad_request=lambda: gemini_fake.error_reply(
@@ -368,6 +376,8 @@ def conversation(live: Live) -> list[tuple]:
                                         stream_options={"include_usage": True}) as stream:
         thought = stream.get_final_completion()
     results.append(summary(thought) + ((thought.choices[0].message.model_extra or {}).get("reasoning_content"),))
+    thought = client.chat.completions.create(model=live.target.reasoning_model, messages=user("why"))
+    results.append(summary(thought) + ((thought.choices[0].message.model_extra or {}).get("reasoning_content"),))
     return results
 
 
@@ -376,6 +386,7 @@ def test_the_same_conversation_gives_the_same_sdk_results_on_every_provider():
         expected = conversation(demo)
     assert expected[1][1] == [("get_weather", {"city": "Oslo"})]  # the reference itself is what it should be
     assert expected[2][0] == "The tool get_weather returned: -3 degrees"
+    assert expected[3][-1] == expected[4][-1] == DEMO.expected_reasoning
     for target in PROVIDERS:
         with start_live(target) as live:
             assert conversation(live) == expected, target.id
@@ -422,7 +433,8 @@ def test_failure_mid_stream_raises_api_error_while_iterating(live):
         for chunk in stream:
             received.append(chunk.choices[0].delta.content or "")
     assert not isinstance(caught.value, openai.APIStatusError)  # in-band, after the 200
-    assert "".join(received)  # some content arrived before the failure
+    assert "".join(received) == live.target.failing_text  # the content before the failure arrived
+    assert live.target.failing_message in caught.value.message
     assert caught.value.body["type"] == "api_error"
     assert caught.value.body["code"]
 
