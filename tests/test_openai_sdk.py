@@ -390,6 +390,7 @@ def test_the_same_conversation_gives_the_same_sdk_results_on_every_provider():
     for target in PROVIDERS:
         with start_live(target) as live:
             assert conversation(live) == expected, target.id
+            assert len(live.fake.received) == 5  # every answer came from the vendor's fake
 
 
 # ---------------------------------------------------------------- errors
