@@ -1,10 +1,12 @@
 """The official OpenAI SDKs against a live Switchboard: /v1/chat/completions and /v1/models.
 
 Each test runs once per answering target. A Target is a set of models and the
-setup that makes them answer: today the built-in demo models; the fake
-upstreams of the providers (OpenAI, Anthropic, Gemini) join by adding a
-Target whose `start` launches the fake and returns the settings pointing at it.
-All provider-specific setup lives in the `live` fixture and the Target.
+setup that makes them answer: the built-in demo models, and the OpenAI,
+Anthropic and Gemini providers, each over its fake upstream (real sockets, the
+vendor's wire format; tests/fakes/scripted.py answers like the demo models, so
+the same conversation gives the same SDK results whoever answers). All
+provider-specific setup lives in the Target and the `live` fixture; the
+per-provider tests at the end drive each fake's own error statuses.
 """
 from __future__ import annotations
 

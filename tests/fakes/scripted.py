@@ -229,7 +229,7 @@ def anthropic_stream(answer: Answer) -> bytes:
     def block(opening: tuple, deltas: list[tuple]) -> None:
         nonlocal index
         for event, data in [opening, *deltas, stop]:
-            out.append((event, filled(data, index=index)))
+            out.append((event, filled(data, index=index) if "index" in data else data))  # not on pings
         index += 1
 
     def delta(base: tuple, **fields: Any) -> tuple:
