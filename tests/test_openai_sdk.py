@@ -442,7 +442,9 @@ def test_failure_mid_stream_raises_api_error_while_iterating(live):
     assert caught.value.body["code"]
 
 
-def test_rate_limit_raises_rate_limit_error_with_retry_after(live):
+def test_rate_limit_raises_rate_limit_error_with_retry_after():
+    # The provider is injected, so one target is enough; router retries off (they
+    # would wait out the 7 s twice). Each provider's real 429 is tested below.
     class Throttled(Provider):
         name = "throttled"
 
@@ -453,14 +455,15 @@ def test_rate_limit_raises_rate_limit_error_with_retry_after(live):
         def open(self, request, route):
             raise RateLimited("slow down: too many requests upstream", retry_after=7)
 
-    router = live.app.extensions["switchboard"].router
-    router.providers["throttled"] = Throttled(None, router.settings)
-    router.routes["throttled-model"] = ModelRoute("throttled-model", "throttled", "x", "test")
-    with pytest.raises(openai.RateLimitError) as caught:
-        live.client().chat.completions.create(model="throttled-model", messages=user("hi"), stream=True)
-    assert caught.value.status_code == 429
-    assert caught.value.response.headers["retry-after"] == "7"
-    assert caught.value.type == "rate_limit_error"
+    with start_live(DEMO, max_retries=0) as live:
+        router = live.app.extensions["switchboard"].router
+        router.providers["throttled"] = Throttled(None, router.settings)
+        router.routes["throttled-model"] = ModelRoute("throttled-model", "throttled", "x", "test")
+        with pytest.raises(openai.RateLimitError) as caught:
+            live.client().chat.completions.create(model="throttled-model", messages=user("hi"), stream=True)
+        assert caught.value.status_code == 429
+        assert caught.value.response.headers["retry-after"] == "7"
+        assert caught.value.type == "rate_limit_error"
 
 
 # ---------------------------------------------------------------- upstream errors, per provider
