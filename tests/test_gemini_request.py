@@ -221,14 +221,14 @@ def test_bad_input_is_a_bad_request_saying_what_to_fix():
 
 
 def test_the_translation_modules_are_pure():
-    """request, decode, errors and schema import neither flask nor requests."""
+    """request, decode, errors, schema and call_ids import neither flask nor requests."""
     import ast
     from pathlib import Path
 
     import proxy.providers.gemini as package
 
     folder = Path(package.__file__).parent
-    for name in ("request.py", "decode.py", "errors.py", "schema.py"):
+    for name in ("request.py", "decode.py", "errors.py", "schema.py", "call_ids.py"):
         tree = ast.parse((folder / name).read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
