@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from typing import Callable, Iterable, Iterator
 
-from werkzeug.serving import make_server
 
 from proxy.canonical import Finish, ResponseMetadata, TextDelta, TextEnd, TextStart
+from tests.fakes.live import LiveServer
 from proxy.providers.base import ModelRoute, Provider, UpstreamStream, capabilities
 
 
@@ -57,21 +56,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
-class ServerThread:
-    """A WSGI app on a threaded Werkzeug server (HTTP/1.1) on a free port."""
-
-    def __init__(self, app) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "ServerThread":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
+# A WSGI app on a threaded Werkzeug server (HTTP/1.1) on a free port.
+ServerThread = LiveServer
 
 
 def http_request(port: int, method: str, path: str, body: bytes = b"", headers: dict | None = None,

@@ -34,7 +34,7 @@ from .fakes import openai as openai_fake
 from .fakes import scripted
 from .fakes.anthropic import AnthropicUpstream
 from .fakes.upstream import FakeUpstream, Received, Reply, transcript
-from .live_server import serve
+from .fakes.live import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WEATHER_TOOL = {

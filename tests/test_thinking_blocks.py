@@ -42,7 +42,7 @@ from .fakes import anthropic as anthropic_fake
 from .fakes import scripted
 from .fakes.anthropic import AnthropicUpstream
 from .fakes.upstream import Received, Reply, transcript
-from .live_server import serve
+from .fakes.live import serve
 
 MODEL = "anthropic/claude-sonnet-4-5"
 THOUGHT = ("The user wants the weather. ", "I should call get_weather.")
