@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
-from flask_cors import CORS
-from werkzeug.exceptions import HTTPException
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
@@ -32,12 +31,19 @@ class Switchboard:
     extras: dict = field(default_factory=dict)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     """Build the app. `config` overrides settings by name (see proxy/config.py)."""
+    # Flask is imported here, not at the top: importing a pure module
+    # (proxy.canonical, proxy.sse, the codecs) imports this package first,
+    # and must not pull in flask.
+    from flask import Flask
+    from flask_cors import CORS
+    from werkzeug.exceptions import HTTPException
+
     from .config import Settings
     from .router import Router
     from .store import open_store
-    from .surfaces import BLUEPRINTS, socket_chat
+    from .surfaces import blueprints, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
@@ -47,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     board.store = open_store(settings, app.instance_path)
     app.extensions["switchboard"] = board
 
-    for blueprint in BLUEPRINTS:
+    for blueprint in blueprints():
         app.register_blueprint(blueprint)
 
     CORS(

@@ -48,6 +48,7 @@ ENVIRONMENT = {
     "database_path": ("SWITCHBOARD_DATABASE", str),
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
 
 
@@ -73,6 +74,9 @@ class Settings:
     redis_prefix: str = "switchboard"
     # adds X-Switchboard-Worker (the worker pid) to store endpoint responses
     debug_headers: bool = False
+    # Image URLs a provider must download itself (Gemini) may point at this
+    # server's own network: refused unless deliberately allowed.
+    fetch_private_urls: bool = False
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

@@ -15,8 +15,8 @@ provider stream: the upstream socket is shut down and the pump ends.
 from __future__ import annotations
 
 import logging
-import _thread
 import queue
+import threading
 from typing import Callable, Iterable, Iterator, Protocol
 
 from flask import Response
@@ -45,12 +45,7 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
     Anything a provider raises mid-stream becomes a final Error event, so
     every surface can end its stream in its own protocol's error form.
     Events after Finish (e.g. a late usage report) are dropped: providers
-    emit Usage before Finish.
-
-    The provider's iterator is closed as soon as the stream is over, so its
-    `finally` (closing the upstream response) runs now, in this thread, and
-    the stream's objects are freed at once instead of waiting, held in a
-    reference cycle, for the garbage collector."""
+    emit Usage before Finish."""
     iterator = iter(events)
     try:
         for event in iterator:
@@ -66,12 +61,12 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
         log.exception("provider stream failed")
         yield Error(UpstreamError("internal error while streaming", code="internal_error", retryable=False))
     finally:
+        # Returning after Finish leaves the provider's generator suspended at
+        # its last yield: close it now so its `finally` releases the upstream
+        # connection, instead of whenever it is garbage collected.
         close = getattr(iterator, "close", None)
         if close is not None:
-            try:
-                close()
-            except Exception:
-                log.exception("closing the provider stream failed")
+            close()
 
 
 class Recorder:
@@ -112,10 +107,7 @@ def pump(frames: Iterable[bytes]) -> "queue.SimpleQueue":
         finally:
             out.put(_END)
 
-    # A bare thread (a plain greenlet once gevent has patched): a
-    # threading.Thread would build locks, events and a registry entry per
-    # stream that nothing here uses.
-    _thread.start_new_thread(run, ())
+    threading.Thread(target=run, daemon=True, name="switchboard-pump").start()
     return out
 
 

@@ -36,9 +36,9 @@ WEATHER = Tool(
 )
 
 
-def _send(fake, request: ChatRequest, transcript: str = "plain_text.sse") -> dict:
+def _send(fake, request: ChatRequest, transcript: str = "plain_text.sse", **settings) -> dict:
     fake.reply(gemini(Reply.sse(sse(transcript))))
-    events = run(gemini_app(fake), request)
+    events = run(gemini_app(fake, **settings), request)
     assert events[-1].type == "finish", events[-1]  # the fake accepted the body
     return fake.received[-1].json
 
@@ -67,7 +67,8 @@ def test_web_image_urls_are_downloaded_and_sent_inline(fake_upstream):
     png = base64.b64decode(PNG)
     fake_upstream.reply(Reply([png], content_type="image/png"))
     request = ChatRequest(MODEL, [Message("user", (TextPart("Describe"), ImagePart(f"{fake_upstream.url}/cat.png")))])
-    body = _send(fake_upstream, request)
+    # the fake image host is on loopback, which only this setting allows
+    body = _send(fake_upstream, request, fetch_private_urls=True)
     assert fake_upstream.received[0].path == "/cat.png"
     assert body["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": PNG}}
 
@@ -76,7 +77,22 @@ def test_a_web_url_that_is_not_an_image_is_a_bad_request(fake_upstream):
     fake_upstream.reply(Reply([b"<html></html>"], content_type="text/html"))
     request = ChatRequest(MODEL, [Message("user", (ImagePart(f"{fake_upstream.url}/page"),))])
     with pytest.raises(BadRequest, match="not an image"):
+        gemini_app(fake_upstream, fetch_private_urls=True).extensions["switchboard"].router.open(request)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254", "[::1]"])
+def test_image_urls_on_private_addresses_are_refused_by_default(fake_upstream, host):
+    request = ChatRequest(MODEL, [Message("user", (ImagePart(f"http://{host}/latest/meta-data/"),))])
+    with pytest.raises(BadRequest, match="non-public address"):
         gemini_app(fake_upstream).extensions["switchboard"].router.open(request)
+    assert fake_upstream.received == []
+
+
+def test_image_url_redirects_are_not_followed(fake_upstream):
+    fake_upstream.reply(Reply([b""], status=302, headers={"Location": "http://169.254.169.254/"}, content_type="text/plain"))
+    request = ChatRequest(MODEL, [Message("user", (ImagePart(f"{fake_upstream.url}/cat.png"),))])
+    with pytest.raises(BadRequest, match="redirects"):
+        gemini_app(fake_upstream, fetch_private_urls=True).extensions["switchboard"].router.open(request)
 
 
 def test_tools_schemas_are_cleaned_and_tool_choice_maps(fake_upstream):
@@ -205,14 +221,14 @@ def test_bad_input_is_a_bad_request_saying_what_to_fix():
 
 
 def test_the_translation_modules_are_pure():
-    """request, decode, errors and schema import neither flask nor requests."""
+    """request, decode, errors, schema and call_ids import neither flask nor requests."""
     import ast
     from pathlib import Path
 
     import proxy.providers.gemini as package
 
     folder = Path(package.__file__).parent
-    for name in ("request.py", "decode.py", "errors.py", "schema.py"):
+    for name in ("request.py", "decode.py", "errors.py", "schema.py", "call_ids.py"):
         tree = ast.parse((folder / name).read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}

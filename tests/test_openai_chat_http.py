@@ -11,7 +11,7 @@ from openai import OpenAI
 
 from proxy import create_app
 
-from .live_server import serve
+from .fakes.live import serve
 
 
 def chat(client, **body):

@@ -12,7 +12,9 @@ ceiling checked between events. Upstream keys never appear in errors or logs.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import os
+import socket
 import time
 from typing import Any, Callable, Iterator, Mapping
 
@@ -23,7 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from .. import sse
 from ..config import Settings
-from ..errors import ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
 
 MAX_ERROR_BODY = 64 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
@@ -97,6 +99,27 @@ def error_from_response(
         error.retryable = False  # a quota is not a transient rate limit
         error.code = "insufficient_quota"
     return refine(error, body) if refine is not None else error
+
+
+def check_fetchable(url: str, allow_private: bool) -> None:
+    """Refuse to fetch a client-given URL that resolves to a private,
+    loopback, link-local or reserved address (server-side request forgery),
+    unless the deployment allows it (SWITCHBOARD_FETCH_PRIVATE_URLS)."""
+    parsed = urllib3.util.parse_url(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise BadRequest(f"image URL {url[:100]!r}: use an http(s) or data: URL", param="messages")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parsed.host.strip("[]"), parsed.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError:
+        raise BadRequest(f"image URL {url[:200]!r}: its host does not resolve", param="messages") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise BadRequest(
+                f"image URL {url[:200]!r} points at a non-public address; send the image as a data: URL", param="messages"
+            )
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:

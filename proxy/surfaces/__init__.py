@@ -1,13 +1,18 @@
 """Client protocol surfaces: one blueprint each, registered here.
 
 Each surface is a blueprint module (IO: Flask) plus, where it has one, a
-`*_codec` module of pure decode/encode functions.
+`*_codec` module of pure decode/encode functions. The blueprint modules are
+imported inside blueprints(): importing a pure codec imports this package
+first, and that must not pull in flask.
 """
-from . import conversations, models, openai_chat, workbench
 
-BLUEPRINTS = [
-    workbench.blueprint,
-    models.blueprint,
-    openai_chat.blueprint,
-    conversations.blueprint,
-]
+
+def blueprints() -> list:
+    from . import conversations, models, openai_chat, workbench
+
+    return [
+        workbench.blueprint,
+        models.blueprint,
+        openai_chat.blueprint,
+        conversations.blueprint,
+    ]

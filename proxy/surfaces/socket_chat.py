@@ -13,6 +13,7 @@ only, never broadcast.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import defaultdict
 from typing import Any
@@ -86,15 +87,29 @@ def bypass_middleware_outside_socketio(app: Flask) -> None:
     app.wsgi_app = route
 
 
+def async_mode() -> str:
+    """gevent when gevent has patched this process (gunicorn's gevent worker
+    did so before importing us), else threading.
+
+    Left unset, engine.io picks gevent whenever it is importable, also in
+    processes that never patched (pytest, gunicorn gthread workers, other
+    embedders): its WebSocket transport then hangs on the threaded server.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        return "gevent"
+    return "threading"
+
+
 def init_app(app: Flask, board) -> SocketIO:
     settings = board.settings
     origins = settings.cors_origins
-    # async_mode stays unset: threading under `flask run`, gevent under gunicorn.
     # With REDIS_URL, emits go through Redis so that any worker can reach
     # any socket (several workers or machines; specs/deployment.md §2.3).
     queue = {"message_queue": settings.redis_url, "channel": f"{settings.redis_prefix}:socketio"} if settings.redis_url else {}
     socketio = SocketIO(
         app,
+        async_mode=async_mode(),
         cors_allowed_origins="*" if "*" in origins else origins,
         max_http_buffer_size=settings.max_body_bytes,
         **queue,

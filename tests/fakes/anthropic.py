@@ -5,6 +5,13 @@ real wire format (specs/upstream-anthropic.md §9).
     anthropic-version and max_tokens (400 invalid_request_error) like the API,
     before any scripted reply is used; every answer carries a request-id and
     the anthropic-ratelimit-* headers with RFC 3339 resets.
+
+    AnthropicUpstream(require_thinking=True, signatures={signature: thinking}, redacted={data})
+    also enforces the extended-thinking tool-loop rule (opt-in, so the other
+    tests keep imitating requests without thinking history): with thinking
+    enabled, the assistant turn before the last tool results must start with
+    its thinking blocks, and every thinking block sent back must be one this
+    fake issued, text and signature unchanged (the API verifies signatures).
 """
 from __future__ import annotations
 
@@ -41,10 +48,41 @@ def error_reply(status: int, kind: str, message: str, headers: dict | None = Non
     return Reply.json(None, status=status, raw=body, headers={"request-id": request_id, **(headers or {})})
 
 
+THINKING_FIRST = (
+    "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When "
+    "`thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost "
+    "set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To "
+    "avoid this requirement, disable `thinking`."
+)
+
+
+def thinking_problem(messages: list, signatures: dict[str, str], redacted: set[str]) -> str | None:
+    """What the API says about a thinking tool loop sent back wrong, or None."""
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        for number, block in enumerate(content if isinstance(content, list) else ()):
+            if block.get("type") == "thinking" and signatures.get(block.get("signature")) != block.get("thinking"):
+                return f"messages.{index}.content.{number}: Invalid `signature` in `thinking` block"
+            if block.get("type") == "redacted_thinking" and block.get("data") not in redacted:
+                return f"messages.{index}.content.{number}: Invalid `data` in `redacted_thinking` block"
+    last = messages[-1].get("content") if messages else None
+    if len(messages) >= 2 and isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
+        assistant = messages[-2]
+        content = assistant.get("content")
+        first = content[0].get("type") if isinstance(content, list) and content else "text"
+        if assistant.get("role") == "assistant" and first not in ("thinking", "redacted_thinking"):
+            return THINKING_FIRST.format(index=len(messages) - 2, found=first)
+    return None
+
+
 class AnthropicUpstream(FakeUpstream):
-    def __init__(self, key: str = KEY, **kwargs) -> None:
+    def __init__(self, key: str = KEY, require_thinking: bool = False, signatures: dict[str, str] | None = None,
+                 redacted: set[str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.key = key
+        self.require_thinking = require_thinking
+        self.signatures = signatures or {}
+        self.redacted = redacted or set()
 
     def _next_reply(self, received: Received) -> Reply:
         headers = {name.lower(): value for name, value in received.headers.items()}
@@ -76,6 +114,10 @@ class AnthropicUpstream(FakeUpstream):
                 return error_reply(400, "invalid_request_error", "temperature may only be set to 1 when thinking is enabled")
             if body.get("temperature", 0) > 1:
                 return error_reply(400, "invalid_request_error", "temperature: must be at most 1")
+            if self.require_thinking and body.get("thinking", {}).get("type") == "enabled":
+                problem = thinking_problem(body.get("messages", []), self.signatures, self.redacted)
+                if problem:
+                    return error_reply(400, "invalid_request_error", problem)
             return None
         return reply
 

@@ -9,7 +9,10 @@ Checks what the real API checks and an adapter could get wrong: the route
 a bad key is 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401), roles other
 than user/model, a `functionResponse.response` that is not an object, schema
 keywords Gemini rejects, empty object `properties`, and `thinkingBudget`
-together with `thinkingLevel`.
+together with `thinkingLevel`. With `require_signatures=True` it also answers
+400 like Gemini 3 when a replayed functionCall of the current turn lost its
+`thoughtSignature` (opt-in: the older models the other tests imitate accept
+unsigned calls).
 """
 from __future__ import annotations
 
@@ -82,7 +85,25 @@ def body_problem(body: Any) -> str | None:
     return None
 
 
-def gemini(reply: Reply | Callable[[Received], Reply], key: str = KEY) -> Callable[[Received], Reply]:
+def signature_problem(body: dict) -> str | None:
+    """Gemini 3's rule: in the current turn (the model steps after the last
+    user text), the first functionCall part of each step carries its
+    thoughtSignature (https://ai.google.dev/gemini-api/docs/thought-signatures)."""
+    contents = body["contents"]
+    start = max((i for i, c in enumerate(contents)
+                 if c["role"] == "user" and any("text" in p for p in c.get("parts") or ())), default=-1)
+    for position, content in enumerate(contents[start + 1:], start + 1):
+        calls = [part for part in content.get("parts") or () if "functionCall" in part]
+        if content["role"] == "model" and calls and not calls[0].get("thoughtSignature"):
+            return (f"Function call is missing a thought_signature in functionCall parts. This is required for "
+                    f"tools to work correctly. Additional data, function call `default_api:"
+                    f"{calls[0]['functionCall'].get('name')}` , position {position}. Please refer to "
+                    f"https://ai.google.dev/gemini-api/docs/thought-signatures for more details.")
+    return None
+
+
+def gemini(reply: Reply | Callable[[Received], Reply], key: str = KEY,
+           require_signatures: bool = False) -> Callable[[Received], Reply]:
     """Wrap a scripted reply with the real API's checks."""
 
     def answer(received: Received) -> Reply:
@@ -97,6 +118,8 @@ def gemini(reply: Reply | Callable[[Received], Reply], key: str = KEY) -> Callab
             return transcript_json("error_api_key_invalid.json", 400)
         try:
             problem = body_problem(received.json)
+            if problem is None and require_signatures:
+                problem = signature_problem(received.json)
         except ValueError:
             problem = "Invalid JSON payload received."
         if problem:

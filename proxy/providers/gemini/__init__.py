@@ -22,7 +22,7 @@ import urllib3.exceptions
 from ...canonical import ChatRequest, Event
 from ...errors import BadRequest
 from ..base import ModelRoute, Provider, UpstreamStream
-from ..http import SSEReader, UpstreamClient, transport_error
+from ..http import SSEReader, UpstreamClient, check_fetchable, transport_error
 from .decode import ResponseDecoder
 from .errors import PROVIDER, refine
 from .request import build_payload
@@ -90,11 +90,15 @@ class GeminiProvider(Provider):
 
     def download_image(self, url: str) -> tuple[str, str]:
         """Fetch a web image to send inline: Gemini does not fetch arbitrary URLs."""
-        if not url.startswith(("http://", "https://")):
-            raise BadRequest(f"image URL {url[:100]!r}: use an http(s) or data: URL", param="messages")
         settings = self.settings
+        check_fetchable(url, settings.fetch_private_urls)
         try:
-            with self.client.session.get(url, stream=True, timeout=(settings.connect_timeout, settings.idle_timeout)) as response:
+            # No redirects: a redirect could lead past check_fetchable.
+            with self.client.session.get(
+                url, stream=True, allow_redirects=False, timeout=(settings.connect_timeout, settings.idle_timeout)
+            ) as response:
+                if response.is_redirect:
+                    raise BadRequest(f"image URL {url[:200]!r} redirects: send the final URL", param="messages")
                 if response.status_code >= 400:
                     raise BadRequest(f"could not download image {url[:200]!r}: HTTP {response.status_code}", param="messages")
                 mime = (response.headers.get("Content-Type") or "").split(";")[0].strip()

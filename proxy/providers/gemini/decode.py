@@ -9,7 +9,9 @@ text parts -> text deltas, `thought: true` parts -> reasoning deltas,
 `functionCall` parts arrive whole (start + one delta + end + ToolCall, with
 an id synthesized when Gemini sent none), `inlineData` parts -> File events.
 `thoughtSignature` may sit on any part; it is kept in provider_metadata of
-the ToolCall or of a ReasoningEnd so it can be sent back unchanged.
+the ToolCall or of a ReasoningEnd so it can be sent back unchanged, and a
+functionCall's signature also rides in its call id (call_ids.py) for
+clients that send back nothing but the id.
 `usageMetadata` repeats cumulative totals on every chunk: the last one wins.
 There is no `[DONE]`: a body is complete when a candidate carried a
 finishReason; one that ends without it was cut. Pure.
@@ -40,7 +42,8 @@ from ...canonical import (
 )
 from ...errors import UpstreamError
 from .errors import PROVIDER, from_error_object
-from .request import METADATA_KEY, SYNTHETIC_ID_PREFIX
+from .call_ids import SYNTHETIC_ID_PREFIX, with_signature
+from .request import METADATA_KEY
 
 CONTENT_FILTER = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
@@ -166,6 +169,8 @@ class ResponseDecoder:
     def _function_call(self, call: dict, signature: str | None, events: list[Event]) -> None:
         name = call.get("name") or ""
         call_id = call.get("id") or f"{SYNTHETIC_ID_PREFIX}{self._response_id or 'response'}_{self._calls}"
+        # The id carries the signature too: OpenAI-format clients echo only the id.
+        call_id = with_signature(call_id, signature)
         self._calls += 1
         arguments = orjson.dumps(call.get("args") or {}).decode()
         metadata = {METADATA_KEY: {"thoughtSignature": signature}} if signature else None

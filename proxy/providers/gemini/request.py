@@ -8,7 +8,8 @@ images become `inlineData` (data URLs) or `fileData` (Files API / YouTube
 URIs), other web URLs are handed to `inline_image` (the provider downloads
 them, since Gemini does not fetch arbitrary URLs reliably). Tool calls in
 history become `functionCall` parts carrying their original
-`thoughtSignature`; tool results become `functionResponse` parts (object
+`thoughtSignature` (from provider_metadata, else from the call id:
+call_ids.py); tool results become `functionResponse` parts (object
 payloads, name found from the call since results may lack it). Pure.
 """
 from __future__ import annotations
@@ -20,10 +21,10 @@ import orjson
 
 from ...canonical import ChatRequest, ImagePart, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 from ...errors import BadRequest
+from .call_ids import is_synthetic_id, split_call_id
 from .schema import clean_schema, is_empty_object
 
 METADATA_KEY = "gemini"  # provider_metadata namespace for what must round-trip
-SYNTHETIC_ID_PREFIX = "call_gemini_"  # ids we made up for calls Gemini sent without one
 
 # reasoning_effort -> Gemini 2.5 `thinkingBudget` tokens / Gemini 3 `thinkingLevel`.
 THINKING_BUDGET = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -145,10 +146,6 @@ def image_part(part: ImagePart, inline_image: InlineImage | None) -> dict:
     return {"inlineData": {"mimeType": media_type, "data": data}}
 
 
-def is_synthetic_id(call_id: str) -> bool:
-    return call_id.startswith(SYNTHETIC_ID_PREFIX)
-
-
 def function_call_part(part: ToolCallPart) -> dict:
     try:
         args = orjson.loads(part.arguments) if part.arguments else {}
@@ -157,12 +154,15 @@ def function_call_part(part: ToolCallPart) -> dict:
     if not isinstance(args, dict):
         raise BadRequest(f"tool call {part.id!r}: Gemini needs the arguments to be a JSON object", param="messages")
     call: dict[str, Any] = {"name": part.name, "args": args}
-    if part.id and not is_synthetic_id(part.id):
-        call["id"] = part.id  # Gemini's own id: echo it back
+    call_id, carried = split_call_id(part.id or "")
+    if call_id and not is_synthetic_id(call_id):
+        call["id"] = call_id  # Gemini's own id: echo it back
     out: dict[str, Any] = {"functionCall": call}
     gemini = signature_of(part.provider_metadata)
-    if gemini is not None:
-        out["thoughtSignature"] = gemini["thoughtSignature"]
+    # An OpenAI-format client sends back only the id, which carries the signature.
+    signature = gemini["thoughtSignature"] if gemini is not None else carried
+    if signature:
+        out["thoughtSignature"] = signature
     return out
 
 
@@ -182,8 +182,9 @@ def function_response_part(part: ToolResultPart, call_names: Mapping[str, str]) 
     if part.is_error:
         response = {"error": value}
     payload: dict[str, Any] = {"name": name, "response": response}
-    if part.tool_call_id and not is_synthetic_id(part.tool_call_id):
-        payload["id"] = part.tool_call_id
+    call_id, _ = split_call_id(part.tool_call_id or "")
+    if call_id and not is_synthetic_id(call_id):
+        payload["id"] = call_id  # the same id as its functionCall, without the signature
     return {"functionResponse": payload}
 
 

@@ -4,7 +4,8 @@
     body + headers                 -> decode_options -> EncodeOptions (usage chunk, reasoning field)
 
 Lenient where clients differ (unknown fields are ignored, `developer` is a
-system message, reasoning sent back on assistant messages is kept), strict
+system message, reasoning sent back on assistant messages is kept, with its
+signatures when it comes as `thinking_blocks`), strict
 where a wrong value would silently change the answer: every BadRequest names
 the field (`param`) to fix. Pure: imports neither flask nor requests.
 """
@@ -24,6 +25,8 @@ from ...canonical import (
 )
 from ...errors import BadRequest
 from ..messages import decode_content, decode_model, require_messages, require_object
+from .thinking_blocks import FIELD as THINKING_BLOCKS
+from .thinking_blocks import decode_thinking_blocks
 
 THINKING_HEADER = "X-Switchboard-Thinking"
 THINKING_MODES = ("reasoning_content", "reasoning", "workbench")
@@ -94,9 +97,14 @@ def decode_messages(messages: list) -> list[Message]:
 
 def _decode_assistant(message: dict, where: str, tool_names: dict[str, str]) -> Message:
     parts: list = []
+    # Signed thinking (LiteLLM's field, which this surface sends out) carries
+    # the same text as reasoning_content, plus what Anthropic verifies.
+    blocks = message.get(THINKING_BLOCKS)
+    if blocks is not None:
+        parts.extend(decode_thinking_blocks(blocks, f"{where}.{THINKING_BLOCKS}"))
     # Interleaved-thinking clients send the earlier reasoning back.
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if not parts and isinstance(reasoning, str) and reasoning:
         parts.append(ReasoningPart(reasoning))
     parts.extend(_text_parts(message.get("content"), f"{where}.content"))
     calls = message.get("tool_calls")

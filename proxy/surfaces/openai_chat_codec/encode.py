@@ -14,6 +14,9 @@ without `[DONE]`: a cut answer is never passed off as complete.
 Renderings this surface chooses:
 - reasoning: `delta.reasoning_content` (default), `delta.reasoning`, or the AI
   Workbench example's `delta: {"content", "type": "thinking"}` (`workbench`);
+- signed reasoning (Anthropic thinking signatures, redacted thinking) also
+  goes out as LiteLLM's `thinking_blocks` (thinking_blocks.py) so clients can
+  send it back in a tool loop;
 - generated files become Markdown in the content (`![Generated image](url)`,
   `[Download file](url)` for other media);
 - cited sources become a Perplexity-style top-level `citations` list of URLs
@@ -31,6 +34,8 @@ from ... import sse
 from ...canonical import ChatResult, Event, Usage
 from ...errors import ProxyError
 from .decode import EncodeOptions
+from .thinking_blocks import FIELD as THINKING_BLOCKS
+from .thinking_blocks import thinking_block, thinking_blocks
 
 # canonical unified finish reason -> OpenAI finish_reason
 FINISH_REASONS = {
@@ -98,6 +103,9 @@ def encode_stream(events: Iterable[Event], completion: Completion, options: Enco
     tools: dict[str, list] = {}  # canonical tool call id -> [index, arguments streamed?]
     sources: list[str] = []
     usage: Usage | None = None
+    reasoning: list[str] = []  # the open reasoning block's text, for its thinking_blocks entry
+    reasoning_metadata = None
+    signed_blocks = 0
     for event in events:
         kind = event.type
         if not started and kind in ("text-delta", "reasoning-delta", "tool-input-start", "tool-call", "file", "finish"):
@@ -110,10 +118,24 @@ def encode_stream(events: Iterable[Event], completion: Completion, options: Enco
         elif kind == "reasoning-delta":
             if not event.delta:
                 continue
+            reasoning.append(event.delta)
             if thinking == "workbench":
                 yield chunk({"content": event.delta, "type": "thinking"})
             else:
                 yield chunk({thinking: event.delta})
+        elif kind == "reasoning-start":
+            reasoning = []
+            reasoning_metadata = event.provider_metadata  # redacted thinking has it from the start
+        elif kind == "reasoning-end":
+            block = thinking_block(event.provider_metadata or reasoning_metadata, "".join(reasoning))
+            reasoning = []
+            if block is not None:
+                if not started:  # redacted thinking can come before any delta
+                    started = True
+                    yield chunk({"role": "assistant", "content": ""})
+                # whole, with an index: the openai SDK merges indexed lists across chunks
+                yield chunk({THINKING_BLOCKS: [{"index": signed_blocks, **block}]})
+                signed_blocks += 1
         elif kind == "tool-input-start":
             index = len(tools)
             tools[event.id] = [index, False]
@@ -166,6 +188,9 @@ def encode_result(result: ChatResult, completion: Completion, options: EncodeOpt
     if reasoning:
         # the Workbench variant is a streaming form; a whole message uses the field
         message["reasoning" if options.thinking == "reasoning" else "reasoning_content"] = reasoning
+    blocks = thinking_blocks(result.parts)
+    if blocks:
+        message[THINKING_BLOCKS] = blocks
     if calls:
         message["tool_calls"] = [
             {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
