@@ -15,8 +15,8 @@ provider stream: the upstream socket is shut down and the pump ends.
 from __future__ import annotations
 
 import logging
+import _thread
 import queue
-import threading
 from typing import Callable, Iterable, Iterator, Protocol
 
 from flask import Response
@@ -107,7 +107,10 @@ def pump(frames: Iterable[bytes]) -> "queue.SimpleQueue":
         finally:
             out.put(_END)
 
-    threading.Thread(target=run, daemon=True, name="switchboard-pump").start()
+    # A bare thread (a plain greenlet once gevent has patched): a
+    # threading.Thread would build locks, events and a registry entry per
+    # stream that nothing here uses.
+    _thread.start_new_thread(run, ())
     return out
 
 
