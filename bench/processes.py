@@ -13,8 +13,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,13 +24,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_json(port: int, method: str, path: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
@@ -114,11 +109,11 @@ class Gunicorn:
     """The server under test: production config, N gevent workers, one port."""
 
     def __init__(self, workers: int, upstream: FakeUpstream, log: Path, workdir: Path) -> None:
-        self.port = free_port()
+        self.port = 0  # gunicorn binds a free port and logs it (no race for a port picked beforehand)
         env = {
             **os.environ,
             "HOST": "127.0.0.1",
-            "PORT": str(self.port),
+            "PORT": "0",
             "WEB_CONCURRENCY": str(workers),
             # Scenario (d) holds 2,000 streams on one worker: the default pool
             # of 1,000 connections would queue the rest.
@@ -128,7 +123,7 @@ class Gunicorn:
             "ANTHROPIC_BASE_URL": upstream.url,
             "ANTHROPIC_API_KEY": "bench-key",
             "SWITCHBOARD_DATABASE": str(workdir / "switchboard.sqlite3"),
-            "LOG_LEVEL": "warning",
+            "LOG_LEVEL": "info",  # for the "Listening at" line
         }
         for name in ("SWITCHBOARD_CONFIG", "REDIS_URL", "GEMINI_API_KEY", "COZE_API_KEY"):
             env.pop(name, None)
@@ -146,6 +141,13 @@ class Gunicorn:
         while time.monotonic() < end:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            if not self.port:
+                found = LISTENING.search(self.log_path.read_text(errors="replace"))
+                if found:
+                    self.port = int(found.group(1))
+                else:
+                    time.sleep(0.05)
+                    continue
             try:
                 if http_json(self.port, "GET", "/health", timeout=1)[0] == 200 and len(self.worker_pids()) == self.workers:
                     return
