@@ -195,8 +195,13 @@ def test_cancel_stops_one_chat():
     for thread in threads:
         thread.join(5)
     assert all(s.finished_at is not None for s in streams)
-    names = [n for n, _ in received(client)]
+    events = received(client)
+    names = [n for n, _ in events]
     assert "complete" not in names  # a cancelled chat is not passed off as complete
+    # ...and each ends in exactly one error, saying it was cancelled
+    errors = [args[0] for n, args in events if n == "error"]
+    assert sorted(error["id"] for error in errors) == ["c1", "c2"]
+    assert {error["code"] for error in errors} == {"cancelled"}
 
 
 def test_disconnect_cancels_the_sockets_chats():

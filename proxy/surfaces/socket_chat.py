@@ -7,7 +7,8 @@ Thinking, plan and todo updates go out as `thinking`, `plan_update` and
 `todo_update` events with the SSE payloads. A chat that carries an `id` gets
 that id in every payload it causes (so several chats on one socket can run
 at once without mixing). A `cancel {id?}` event or a disconnect stops the
-socket's chats and their upstreams. Everything goes to the requesting socket
+socket's chats and their upstreams; a cancelled chat ends with
+`error {message, code: "cancelled"}`. Everything goes to the requesting socket
 only, never broadcast.
 """
 from __future__ import annotations
@@ -138,12 +139,19 @@ def init_app(app: Flask, board) -> SocketIO:
             send(sid, tag, "error", {"message": error.message, "code": error.code})
             return
         key = chats.add(sid, tag, stream)
+        ended = False
         try:
             events = guard(stream) if turn is None else turn.record(guard(stream))
             for name, payload in codec.messages(events):
                 if stream.cancelled.is_set():
                     break
                 send(sid, tag, OUTGOING[name], payload)
+                ended = name in ("complete", "error")
+            if not ended:
+                # Every chat ends in exactly one `complete` or `error`; a chat
+                # stopped by `cancel` is not complete. (After a disconnect
+                # this emit goes nowhere.)
+                send(sid, tag, "error", {"message": "the chat was cancelled", "code": "cancelled"})
         finally:
             chats.remove(sid, key)
             stream.cancel()
