@@ -195,11 +195,12 @@ class UpstreamClient:
             )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise transport_error(exc, self.provider, settings) from None
-        # Sent (redirects included): the response keeps its request for the
-        # whole stream, and the body with it. orjson's output also occupies
-        # at least ~4 KB whatever its length, so this is 4 KB per open stream
-        # for a one-line prompt, the whole conversation for a long one.
-        prepared.body = None
+        # Sent (redirects included): the response would keep its request for
+        # the whole stream, body, headers and cookie jar with it. orjson's
+        # output also occupies at least ~4 KB whatever its length, so the body
+        # alone is 4 KB per open stream for a one-line prompt, the whole
+        # conversation for a long one.
+        response.request = None
         if response.status_code >= 400:
             try:
                 raise error_from_response(response, self.provider, secrets, refine_error)
