@@ -151,7 +151,12 @@ def relay(frames: Iterable[bytes], stream: Cancellable, heartbeat: float) -> Ite
 
 
 def sse_response(frames: Iterable[bytes], stream: Cancellable, heartbeat: float, headers: dict | None = None) -> Response:
-    response = Response(relay(frames, stream, heartbeat), mimetype="text/event-stream", headers=SSE_HEADERS)
+    # direct_passthrough: the WSGI server iterates relay() itself rather than
+    # Werkzeug's encoding and closing wrappers around it (frames are bytes
+    # already; closing the generator is what cancels). Two generator layers
+    # fewer per frame, and a shallower stack saved with every waiting stream.
+    response = Response(relay(frames, stream, heartbeat), mimetype="text/event-stream", headers=SSE_HEADERS,
+                        direct_passthrough=True)
     if headers:
         response.headers.update(headers)
     return response
