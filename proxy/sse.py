@@ -39,10 +39,6 @@ def encode_json(obj: Any, event: str | None = None) -> bytes:
     return encode(orjson.dumps(obj), event)
 
 
-def comment(text: str) -> bytes:
-    return b": " + text.encode() + b"\n\n"
-
-
 def iter_raw(response: Any) -> Iterator[bytes]:
     """Yield bytes as soon as they arrive from a streamed requests response.
 

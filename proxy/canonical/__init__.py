@@ -32,7 +32,6 @@ from .events import (
     Usage,
 )
 from .request import (
-    ROLES,
     ChatRequest,
     ImagePart,
     Message,
@@ -50,6 +49,6 @@ __all__ = [
     "CONTENT_EVENTS", "FINISH_REASONS", "Error", "Event", "File", "Finish", "PlanStep", "PlanUpdate",
     "ReasoningDelta", "ReasoningEnd", "ReasoningStart", "ResponseMetadata", "Source", "TextDelta", "TextEnd",
     "TextStart", "TodoUpdate", "ToolCall", "ToolInputDelta", "ToolInputEnd", "ToolInputStart", "Usage",
-    "ROLES", "ChatRequest", "ImagePart", "Message", "Part", "ReasoningPart", "TextPart", "Tool", "ToolCallPart",
+    "ChatRequest", "ImagePart", "Message", "Part", "ReasoningPart", "TextPart", "Tool", "ToolCallPart",
     "ToolResultPart", "split_data_url", "Accumulator", "ChatResult", "accumulate",
 ]

@@ -71,9 +71,6 @@ class ToolResultPart:
 
 Part = TextPart | ImagePart | ReasoningPart | ToolCallPart | ToolResultPart
 
-ROLES = ("system", "user", "assistant", "tool")
-
-
 @dataclass(slots=True, frozen=True)
 class Message:
     role: str

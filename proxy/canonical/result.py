@@ -35,19 +35,20 @@ class ChatResult:
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
     @property
+    def complete(self) -> bool:
+        return self.finish is not None and self.error is None
+
+    def message(self) -> Message:
+        """The assistant turn to send back on the next request."""
+        return Message("assistant", tuple(self.parts))
+
+    @property
     def reasoning(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, ReasoningPart))
 
     @property
     def tool_calls(self) -> list[ToolCallPart]:
         return [p for p in self.parts if isinstance(p, ToolCallPart)]
-
-    @property
-    def complete(self) -> bool:
-        return self.finish is not None and self.error is None
-
-    def message(self) -> Message:
-        return Message("assistant", tuple(self.parts))
 
 
 class Accumulator:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response
 from ..errors import ModelNotFound, ProxyError
 from .api_keys import require_api_key
 from .common import error_response, json_response, switchboard
+from .openai_chat_codec import error_body as openai_error_body
 
 blueprint = Blueprint("models", __name__)
 blueprint.before_request(require_api_key)  # /v1/* needs a key when keys are configured
@@ -19,7 +20,7 @@ blueprint.before_request(require_api_key)  # /v1/* needs a key when keys are con
 
 @blueprint.errorhandler(ProxyError)
 def handle_error(error: ProxyError) -> Response:
-    return error_response(error, lambda e: {"error": e.to_dict()})
+    return error_response(error, openai_error_body)
 
 
 @blueprint.get("/v1/models")

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 from .. import sse
 from ..canonical import ChatRequest, Event, PlanStep
 from ..errors import ProxyError
+from .markdown import file_markdown, sources_markdown
 from .messages import decode_model, decode_simple_messages, require_messages, require_object
 
 
@@ -33,17 +34,6 @@ def error_body(error: ProxyError) -> dict:
 
 def _steps(steps: Iterable[PlanStep]) -> list[dict]:
     return [{"id": step.id, "status": step.status, "title": step.title} for step in steps]
-
-
-def file_markdown(media_type: str, url: str) -> str:
-    if media_type.startswith("image/"):
-        return f"![Generated image]({url})"
-    return f"[Download file]({url})"
-
-
-def sources_markdown(sources: list) -> str:
-    lines = [f"{i}. [{source.title or source.url}]({source.url})" for i, source in enumerate(sources, 1)]
-    return "\n\nSources:\n" + "\n".join(lines)
 
 
 def error_text_of(payload: dict) -> str:

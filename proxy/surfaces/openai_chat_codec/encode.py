@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator
 from ... import sse
 from ...canonical import ChatResult, Event, Usage
 from ...errors import ProxyError
+from ..markdown import file_markdown
 from .decode import EncodeOptions
 from .thinking_blocks import FIELD as THINKING_BLOCKS
 from .thinking_blocks import thinking_block, thinking_blocks
@@ -79,12 +80,6 @@ def usage_object(usage: Usage) -> dict:
     if usage.reasoning_tokens is not None:
         body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return body
-
-
-def file_markdown(media_type: str, url: str) -> str:
-    if media_type.startswith("image/"):
-        return f"![Generated image]({url})"
-    return f"[Download file]({url})"
 
 
 def encode_stream(events: Iterable[Event], completion: Completion, options: EncodeOptions) -> Iterator[bytes]:
