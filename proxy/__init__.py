@@ -6,6 +6,7 @@ create_app() builds the app: settings -> router (providers) -> surfaces
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
+
+# The apps this process built, for the server glue (proxy/serving.py: a
+# stopping gunicorn worker ends their streams). Weakly held: an app a test
+# drops is not kept alive here.
+APPS: "weakref.WeakSet[Flask]" = weakref.WeakSet()
 
 # Headers browser clients must be able to read on cross-origin responses.
 EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
@@ -99,4 +105,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
             return json_response(shape(failure), 500)
         return json_response({"error": failure.to_dict()}, 500)
 
+    APPS.add(app)
     return app
