@@ -5,9 +5,11 @@ ends every stream honestly, and gunicorn's own error answers in JSON.
         SIGTERM / SIGHUP: gunicorn clears worker.alive, stops accepting and
         waits up to graceful_timeout for open connections; then it kills them.
         watcher (0.25 s) sees alive cleared ->
+            idle keep-alive connections are closed, and every connection is
+            closed after its current response (they would hold the worker for
+            the whole grace period, then be killed mid-read with a traceback);
             every app of this process (proxy.APPS): Socket.IO refuses new
-            chats and disconnects its idle clients (they would hold the worker
-            for the whole grace period, then be killed mid-read)
+            chats and disconnects its idle clients
         STOP_MARGIN before graceful_timeout runs out ->
             board.open_chats.end_all(ServerShutdown): each stream ends with its
             protocol's in-band error (`code: server_shutdown`), the upstreams
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -71,7 +74,55 @@ def end_streams_now() -> int:
     return ended
 
 
-def graceful_stop(graceful_timeout: float) -> None:
+class Connections:
+    """The worker's connections waiting for a request (idle keep-alives):
+    closed at once when the worker stops. Busy ones are closed after their
+    response instead of waiting for another request."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.idle: dict[int, Any] = {}
+        self._handle = worker.handle
+        self._handle_request = worker.handle_request
+        # Instance attributes: the gevent worker binds self.handle when its
+        # servers start, after post_worker_init.
+        worker.handle = self.handle
+        worker.handle_request = self.handle_request
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        self.idle[id(client)] = client
+        try:
+            self._handle(listener, client, addr)
+        finally:
+            self.idle.pop(id(client), None)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        self.idle.pop(id(sock), None)
+        keep = self._handle_request(listener_name, req, sock, addr)
+        if not self.worker.alive:
+            raise StopIteration()  # gunicorn's way to close the connection after a response
+        self.idle[id(sock)] = sock
+        return keep
+
+    def close_idle(self) -> int:
+        idle = list(self.idle.values())
+        for sock in idle:
+            # The OS socket under gevent's: its waiting read then returns
+            # end-of-file and gunicorn closes the connection quietly. (gevent's
+            # own shutdown() would throw EBADF into that read: a traceback.)
+            raw = getattr(sock, "_sock", sock)
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(idle)
+
+
+def graceful_stop(graceful_timeout: float, connections: Connections | None = None) -> None:
+    if connections is not None:
+        closed = connections.close_idle()
+        if closed:
+            log.info("stopping: closed %d idle connection(s)", closed)
     stop_accepting()
     # Streams that finish by themselves meanwhile are simply gone; once
     # nothing is open gunicorn ends the worker without waiting for this.
@@ -79,11 +130,11 @@ def graceful_stop(graceful_timeout: float) -> None:
     end_streams_now()
 
 
-def watch(worker: Any) -> None:
+def watch(worker: Any, connections: Connections) -> None:
     while worker.alive:
         time.sleep(WATCH_INTERVAL)
     log.info("worker stopping: open streams get %gs to finish", worker.cfg.graceful_timeout)
-    graceful_stop(float(worker.cfg.graceful_timeout))
+    graceful_stop(float(worker.cfg.graceful_timeout), connections)
 
 
 def json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
@@ -111,4 +162,5 @@ def worker_started(worker: Any) -> None:
     # worker's handle_error offers no other seam. Process-local: only this
     # worker is affected.
     util.write_error = json_error
-    threading.Thread(target=watch, args=(worker,), name="switchboard-stop", daemon=True).start()
+    connections = Connections(worker)
+    threading.Thread(target=watch, args=(worker, connections), name="switchboard-stop", daemon=True).start()
