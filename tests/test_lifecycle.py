@@ -309,3 +309,42 @@ def test_nothing_of_a_finished_stream_stays_alive(tmp_path):
         after = live(*KINDS)
         # requests.Response shares its name with Flask's; neither may pile up
         assert {kind: after[kind] - baseline[kind] for kind in KINDS} == dict.fromkeys(KINDS, 0), after
+
+
+# -- what a departure and a missing key tell others ------------------------------
+
+def test_a_client_that_leaves_is_recorded_as_gone_not_as_an_upstream_failure(tmp_path):
+    app = create_app({"demo_delay": 1.0, "heartbeat_seconds": 0.1, "database_path": str(tmp_path / "c.db")})
+    with ServerThread(app) as server:
+        conversation = requests.post(server.url + "/api/conversations", json={"title": "t"}, timeout=5).json()
+        body = json.dumps({"model": "reflection-and-thinking", "messages": MESSAGES,
+                           "conversation_id": conversation["id"]}).encode()
+        sock = http_request(server.port, "POST", "/api/chat", body, {"Content-Type": "application/json"})
+        read_until(sock, b"Analyzing", 5)
+        sock.close()
+
+        def stored():
+            return requests.get(f"{server.url}/api/conversations/{conversation['id']}", timeout=5).json()["messages"]
+        assert wait_until(lambda: len(stored()) == 2, 5)
+        messages = stored()
+    assistant = messages[1]
+    assert assistant["status"] == "incomplete", messages
+    error = assistant["error"]
+    assert error["code"] == "cancelled" and "client went away" in error["message"]
+
+
+def test_a_missing_provider_key_tells_the_openai_sdk_not_to_retry(tmp_path):
+    import openai
+
+    app = create_app({"demo_delay": 0, "database_path": str(tmp_path / "k.db"),
+                      "providers": {"openai": ProviderSettings(key_variable="OPENAI_API_KEY")}})
+    calls = []
+    app.before_request(lambda: calls.append(1) and None)
+    with ServerThread(app) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=2)
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert raised.value.status_code == 503
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert "OPENAI_API_KEY" in raised.value.message
+    assert len(calls) == 1  # not retried
