@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from .canonical import ChatRequest
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
-from .providers import REGISTRY
+from .providers import provider_classes
 from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities
 from .resilience import ResilientStream
 
@@ -112,11 +112,12 @@ def apply_params(request: ChatRequest, params: Mapping[str, Any]) -> ChatRequest
 
 
 class Router:
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None, store: Any = None) -> None:
         self.settings = settings
         environ = os.environ if environ is None else environ
         self.providers: dict[str, Provider] = {
-            name: cls(settings.providers.get(name) or ProviderSettings(), settings) for name, cls in REGISTRY.items()
+            name: cls(settings.providers.get(name) or ProviderSettings(), settings, store=store)
+            for name, cls in provider_classes().items()
         }
         self.routes: dict[str, ModelRoute] = {}
         for provider in self.providers.values():
@@ -138,10 +139,7 @@ class Router:
         provider = self.providers[route.provider]
         if route.credentials is None:
             return provider.configured
-        check = getattr(provider, "usable", None)
-        if check is not None:
-            return check(route.credentials)
-        return bool(route.credentials.api_key)
+        return provider.usable(route.credentials)
 
     def missing_key_message(self, route: ModelRoute) -> str:
         credentials = route.credentials or self.providers[route.provider].credentials

@@ -3,6 +3,22 @@
     router -> Provider.open(request, route) -> UpstreamStream
     iterating the UpstreamStream yields canonical events; cancel() stops it.
 
+The provider contract (what a new provider writes):
+
+- a `Provider` subclass (its IO module, e.g. providers/<name>/provider.py)
+  declaring `name`, `key_variables` (environment variables holding its key,
+  first set wins), `base_url_variable`, `settings_read` (option name ->
+  environment variable, e.g. `{"bot_id": "COZE_BOT_ID"}`; YAML
+  `providers: {<name>: {bot_id: ...}}` overrides it) and, when a key is not
+  always needed, `usable(credentials)`. Config reads these declarations: no
+  central table to edit. Instances are built `cls(credentials, settings, store)`.
+- a pure `Decoder` (below) that turns the upstream's SSE events, or its
+  whole non-streamed body, into canonical events;
+- `open()` builds the payload (a pure module) and hands URL, body, headers and
+  decoder to `providers.http.open_upstream`, which owns the socket, cancel,
+  `finished_at`, closing, and the redaction of the key from every error.
+- one line in providers/__init__.py REGISTRY (`name: "module:Class"`).
+
 `open()` does the IO that can fail before the first byte (connect, status
 check) and raises a ProxyError for it, so surfaces can still answer with a
 real HTTP status. Failures after that come out of the iteration as a final
@@ -94,18 +110,56 @@ class UpstreamStream:
             self._on_cancel()
 
 
+class Decoder:
+    """Upstream wire -> canonical events, for one response (pure, no IO).
+
+    Streamed: `feed(event)` per SSE event (`event.event`, `event.data`), until
+    a terminal canonical event (Finish / Error) comes out or `done` turns
+    true; then, at the end of the body, `end()` gives the closing events or
+    raises a ProxyError when the upstream was cut short. When the stream fails
+    (cut, timed out), `interrupted()` gives what is still worth reporting
+    (usage known so far) before the error.
+    Non-streamed: `whole(body)` gives every event of the complete body.
+    """
+
+    done = False  # the upstream said the answer is over ([DONE], message_stop)
+
+    def feed(self, event: Any) -> Iterable[Event]:
+        raise NotImplementedError
+
+    def end(self) -> Iterable[Event]:
+        raise NotImplementedError
+
+    def interrupted(self) -> Iterable[Event]:
+        return ()
+
+    def whole(self, body: bytes) -> Iterable[Event]:
+        raise NotImplementedError
+
+
 class Provider:
     """Base class: one instance per vendor per app, shared by all requests."""
 
     name: ClassVar[str]
+    # environment variables that may hold the key, in order of preference
+    key_variables: ClassVar[tuple[str, ...]] = ()
+    base_url_variable: ClassVar[str | None] = None
+    # option name -> environment variable; the value lands in credentials.options
+    settings_read: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, credentials: ProviderSettings, settings: Settings) -> None:
+    def __init__(self, credentials: ProviderSettings, settings: Settings, store: Any = None) -> None:
         self.credentials = credentials
         self.settings = settings
+        self.store = store
+
+    @classmethod
+    def usable(cls, credentials: ProviderSettings) -> bool:
+        """Whether a call with these credentials can be made (a key is there)."""
+        return bool(credentials.api_key)
 
     @property
     def configured(self) -> bool:
-        return bool(self.credentials.api_key)
+        return self.usable(self.credentials)
 
     def models(self) -> list[ModelRoute]:
         """Models this provider offers without any model declaration."""

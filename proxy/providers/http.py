@@ -1,8 +1,11 @@
 """HTTP plumbing shared by the network providers (all provider IO goes here).
 
-    provider.open() -> UpstreamClient.post(...)      connect, send, check status
-    provider stream -> SSEReader(response).events()  SSE events, errors mapped
-    client gone     -> SSEReader.cancel()            shuts the socket down
+    provider.open() -> open_upstream(client, url, body, headers, decoder, stream=...)
+        -> UpstreamClient.post(...)          connect, send, check status
+        -> SSEReader(response).events()      SSE events, errors mapped   (streamed)
+           BodyReader(response).read()       the whole body, per read     (not streamed)
+        -> decoder.feed / end / whole         canonical events (the provider's pure decoder)
+    client gone     -> UpstreamStream.cancel() -> reader.cancel()  shuts the socket down
 
 One pooled `requests.Session` per upstream client and process, created on
 first use (never in gunicorn's master). Timeouts: a connect timeout, an idle
@@ -25,19 +28,15 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .. import sse
+from ..canonical import Event
 from ..config import Settings
 from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+from .base import Decoder, UpstreamStream
+from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
 DRAIN_READS = 4
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -273,3 +272,130 @@ class SSEReader:
             self.response.raw.shutdown()
         except Exception:  # already closed or never connected
             pass
+
+
+class BodyReader:
+    """A non-streamed answer, read inside the event iteration (so the idle
+    timeout applies per read and a departed client can cut it short)."""
+
+    __slots__ = ("response", "provider", "settings", "cancelled")
+
+    def __init__(self, response: requests.Response, provider: str, settings: Settings) -> None:
+        self.response = response
+        self.provider = provider
+        self.settings = settings
+        self.cancelled = False
+
+    def read(self) -> bytes:
+        chunks = []
+        try:
+            while chunk := self.response.raw.read1(65536, decode_content=True):
+                chunks.append(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if not self.cancelled:
+                raise transport_error(exc, self.provider, self.settings) from None
+        finally:
+            self.response.close()
+        return b"".join(chunks)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        try:
+            self.response.raw.shutdown()  # never close() from another thread
+        except Exception:  # already closed
+            pass
+
+
+def open_upstream(
+    client: UpstreamClient,
+    url: str,
+    body: Any,
+    headers: Mapping[str, str],
+    decoder: Decoder,
+    *,
+    stream: bool,
+    secrets: tuple[str, ...] = (),
+    refine_error: Callable[[ProxyError, bytes], ProxyError] | None = None,
+) -> UpstreamStream:
+    """The one way a network provider calls its upstream.
+
+    POSTs (errors before the first byte raise, with their real status), then
+    returns the UpstreamStream that reads the SSE stream or the whole body
+    through `decoder`. It owns cancel (shuts the socket down), `finished_at`
+    (set when the upstream is released, before the terminal event goes out),
+    closing the response, and the redaction of `secrets` from every error."""
+    secrets = tuple(s for s in secrets if s)
+    try:
+        response = client.post(url, body, headers, stream=True, secrets=secrets, refine_error=refine_error)
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None
+    if stream:
+        reader = SSEReader(response, client.provider, client.settings)
+        upstream = UpstreamStream((), on_cancel=reader.cancel)
+        upstream._events = _streamed(reader, decoder, upstream, secrets)
+    else:
+        whole = BodyReader(response, client.provider, client.settings)
+        upstream = UpstreamStream((), on_cancel=whole.cancel)
+        upstream._events = _whole(whole, decoder, upstream, secrets)
+    return upstream
+
+
+def _scrubbed(event: Event, secrets: tuple[str, ...]) -> Event:
+    if event.type == "error":
+        scrub_error(event.error, secrets)
+    return event
+
+
+def _streamed(reader: SSEReader, decoder: Decoder, upstream: UpstreamStream, secrets: tuple[str, ...]) -> Iterator[Event]:
+    events = reader.events()
+
+    def release() -> None:
+        # Consumers stop at the terminal event (streaming.guard): release the
+        # upstream before handing it over, not when this generator is collected.
+        events.close()
+        upstream.finished_at = time.monotonic()
+
+    try:
+        try:
+            for sse_event in events:
+                for event in decoder.feed(sse_event):
+                    if event.type == "finish" or event.type == "error":
+                        release()
+                        yield _scrubbed(event, secrets)
+                        return
+                    yield event
+                if decoder.done:
+                    break
+            if reader.cancelled:
+                return
+            closing = list(decoder.end())
+        except ProxyError as error:
+            if reader.cancelled or upstream.cancelled.is_set():
+                return
+            partial = list(decoder.interrupted())
+            release()
+            yield from partial
+            raise scrub_error(error, secrets) from None
+        release()
+        for event in closing:
+            yield _scrubbed(event, secrets)
+    finally:
+        events.close()  # a no-op when already closed
+        if upstream.finished_at is None:
+            upstream.finished_at = time.monotonic()
+
+
+def _whole(body: BodyReader, decoder: Decoder, upstream: UpstreamStream, secrets: tuple[str, ...]) -> Iterator[Event]:
+    try:
+        data = body.read()
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None
+    finally:
+        upstream.finished_at = time.monotonic()
+    if body.cancelled:
+        return
+    try:
+        for event in decoder.whole(data):
+            yield _scrubbed(event, secrets)
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None

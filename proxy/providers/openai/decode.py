@@ -37,7 +37,8 @@ from ...canonical import (
     Usage,
 )
 from ...errors import ProxyError, RateLimited, UpstreamError, from_upstream_status
-from ..http import redact
+from ..base import Decoder
+from ..redaction import redact
 from .think import ThinkSplitter
 
 FINISH_REASONS = {
@@ -84,8 +85,8 @@ class _ToolState:
         self.id, self.name, self.arguments = id, name, []
 
 
-class StreamDecoder:
-    """Feed it each `data:` payload; it yields canonical events."""
+class StreamDecoder(Decoder):
+    """Feed it each SSE event (or its `data:` payload); it yields canonical events."""
 
     def __init__(self, provider: str = "openai", secrets: tuple[str, ...] = ()) -> None:
         self.provider = provider
@@ -109,7 +110,9 @@ class StreamDecoder:
 
     # -- input ------------------------------------------------------------
 
-    def feed(self, data: str) -> Iterator[Event]:
+    def feed(self, data: Any) -> Iterator[Event]:
+        if not isinstance(data, str):
+            data = data.data  # an sse.Event
         if data == "[DONE]":
             self.done = True
             return
@@ -233,6 +236,12 @@ class StreamDecoder:
             yield from self._end_text()
 
     # -- end ------------------------------------------------------------------
+
+    def end(self) -> Iterator[Event]:
+        return self.finish()
+
+    def whole(self, body: bytes) -> list[Event]:
+        return decode_response(body, self.provider, self.secrets)
 
     def finish(self) -> Iterator[Event]:
         """Closing events once the upstream ended; raises if it was cut short."""
