@@ -23,7 +23,7 @@ from .canonical import ChatRequest
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
 from .providers import provider_classes
-from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities
+from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities, check_base_url
 from .resilience import ResilientStream
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def declared_credentials(entry: dict, vendor: ProviderSettings, environ: Mapping
     `api_key_env: VAR` reads the key from VAR; `api_key: <literal>` is the key;
     `api_key: none`, or a base_url with no key declared, is a server that needs none.
     """
+    check_base_url(entry.get("base_url"), f"models: entry {entry['id']!r}")
     has_key = "api_key" in entry or "api_key_env" in entry
     if not has_key and not entry.get("base_url") and not entry.get("options"):
         return None

@@ -27,6 +27,8 @@ response generator of a departed client) and must stop the upstream promptly.
 """
 from __future__ import annotations
 
+import ipaddress
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +36,9 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from ..canonical import ChatRequest, Event
 from ..config import ProviderSettings, Settings
+
+# A DNS name as an HTTP client sends it (ASCII; an internationalized name in its xn-- form).
+HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 
 CAPABILITY_DEFAULTS = {
     "textInput": True,
@@ -81,6 +86,35 @@ class ModelRoute:
             "owned_by": self.owned_by,
             "capabilities": self.capabilities,
         }
+
+
+def check_base_url(url: Any, where: str) -> None:
+    """A configured base URL must be an absolute http(s) URL with a valid host:
+    a clear error at start-up instead of a 500 on every request."""
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    problem = None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is not None:
+            _ = parts.port  # raises ValueError for a port that is no port
+    except ValueError:
+        parts = None
+    if parts is None or any(c.isspace() for c in url):
+        problem = "is not a valid URL"
+    elif parts.scheme not in ("http", "https"):
+        problem = "must start with http:// or https://"
+    else:
+        host = parts.hostname or ""
+        try:
+            ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            if not host.isascii() or not HOST_NAME.fullmatch(host):
+                problem = "has no valid host"
+    if problem:
+        raise ValueError(f"{where}: base URL {str(url)[:200]!r} {problem} (for example https://api.example.com/v1)")
 
 
 class UpstreamStream:
@@ -148,9 +182,17 @@ class Provider:
     settings_read: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, credentials: ProviderSettings, settings: Settings, store: Any = None) -> None:
+        check_base_url(getattr(credentials, "base_url", None), self.base_url_source())
         self.credentials = credentials
         self.settings = settings
         self.store = store
+
+    @classmethod
+    def base_url_source(cls) -> str:
+        """Where the base URL was configured, for start-up errors."""
+        name = getattr(cls, "name", "provider")
+        yaml = f"providers: {name}: base_url"
+        return f"{cls.base_url_variable} (or {yaml})" if cls.base_url_variable else yaml
 
     @classmethod
     def usable(cls, credentials: ProviderSettings) -> bool:

@@ -31,7 +31,7 @@ from .. import sse
 from ..canonical import Event
 from ..config import Settings
 from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
-from .base import Decoder, UpstreamStream
+from .base import HOST_NAME, Decoder, UpstreamStream
 from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
@@ -101,25 +101,49 @@ def error_from_response(
     return refine(error, body) if refine is not None else error
 
 
-def check_fetchable(url: str, allow_private: bool) -> None:
-    """Refuse to fetch a client-given URL that resolves to a private,
-    loopback, link-local or reserved address (server-side request forgery),
-    unless the deployment allows it (SWITCHBOARD_FETCH_PRIVATE_URLS)."""
-    parsed = urllib3.util.parse_url(url)
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Anything but a public unicast address: private, loopback, link-local,
+    multicast, reserved, unspecified, shared, documentation ranges."""
+    mapped = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None)
+    if mapped is not None and _refused(mapped):
+        return True
+    return (not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified
+            or address.is_loopback or address.is_link_local or address.is_private)
+
+
+def check_fetchable(url: str, allow_private: bool, param: str = "messages") -> None:
+    """Refuse to fetch a client-given URL that is malformed or resolves to a
+    non-public address (server-side request forgery), unless the deployment
+    allows private addresses (SWITCHBOARD_FETCH_PRIVATE_URLS)."""
+    shown = repr(url[:200])
+    try:
+        parsed = urllib3.util.parse_url(url)
+    except (urllib3.exceptions.LocationParseError, ValueError):
+        raise BadRequest(f"image URL {shown} is not a valid URL", param=param) from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise BadRequest(f"image URL {url[:100]!r}: use an http(s) or data: URL", param="messages")
+        raise BadRequest(f"image URL {shown}: use an http(s) or data: URL", param=param)
+    host = parsed.host
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        address = ipaddress.ip_address(literal.split("%")[0])
+    except ValueError:
+        address = None
+        # ASCII names only (an internationalized name goes in its xn-- form):
+        # what is checked here is then exactly what the HTTP client connects to.
+        if not host.isascii() or not HOST_NAME.fullmatch(host):
+            raise BadRequest(f"image URL {shown}: its host is not a valid host name", param=param) from None
     if allow_private:
         return
-    try:
-        infos = socket.getaddrinfo(parsed.host.strip("[]"), parsed.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise BadRequest(f"image URL {url[:200]!r}: its host does not resolve", param="messages") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise BadRequest(
-                f"image URL {url[:200]!r} points at a non-public address; send the image as a data: URL", param="messages"
-            )
+    if address is not None:
+        addresses = [address]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            raise BadRequest(f"image URL {shown}: its host does not resolve", param=param) from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if any(_refused(found) for found in addresses):
+        raise BadRequest(f"image URL {shown} points at a non-public address; send the image as a data: URL", param=param)
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
@@ -187,12 +211,15 @@ class UpstreamClient:
             prepared.prepare_cookies(None)  # an empty jar: redirects expect one
             prepared.prepare_body(orjson.dumps(body), None)
             prepared.prepare_hooks(None)
+            # Never follow a redirect: requests strips only Authorization when
+            # the host changes, so x-api-key / x-goog-api-key would go along.
             response = session.send(
                 prepared,
                 stream=stream,
                 timeout=(settings.connect_timeout, settings.idle_timeout),
+                allow_redirects=False,
             )
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise transport_error(exc, self.provider, settings) from None
         # Sent (redirects included): the response would keep its request for
         # the whole stream, body, headers and cookie jar with it. orjson's
@@ -200,6 +227,15 @@ class UpstreamClient:
         # alone is 4 KB per open stream for a one-line prompt, the whole
         # conversation for a long one.
         response.request = None
+        if 300 <= response.status_code < 400:
+            status = response.status_code
+            response.close()
+            # The Location is not repeated: it is the upstream's to give, and may carry anything.
+            raise UpstreamError(
+                f"{self.provider} answered with a redirect (HTTP {status}), which is not followed so that the key "
+                "never goes to another address: set the provider's base URL to the final address",
+                code="upstream_redirect", retryable=False, upstream_status=status, provider=self.provider,
+            )
         if response.status_code >= 400:
             try:
                 raise error_from_response(response, self.provider, secrets, refine_error)
@@ -329,6 +365,11 @@ def open_upstream(
         response = client.post(url, body, headers, stream=True, secrets=secrets, refine_error=refine_error)
     except ProxyError as error:
         raise scrub_error(error, secrets) from None
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if stream and content_type == "application/json":
+        # A stream was asked for and a JSON body came back (an error object in
+        # a 200, a proxy's answer): read it whole, so what it says is reported.
+        stream = False
     if stream:
         reader = SSEReader(response, client.provider, client.settings)
         upstream = UpstreamStream((), on_cancel=reader.cancel)
@@ -338,6 +379,17 @@ def open_upstream(
         upstream = UpstreamStream((), on_cancel=whole.cancel)
         upstream._events = _whole(whole, decoder, upstream, secrets)
     return upstream
+
+
+# What a decoder raises when an upstream sends JSON of an unexpected shape
+# (a list where an object belongs, a number for a name): an upstream failure,
+# reported without the data (which may echo anything), never a 500.
+DECODER_FAULTS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def _unreadable(provider: str, exc: BaseException) -> UpstreamError:
+    return UpstreamError(f"{provider} sent an answer this server could not read ({type(exc).__name__})",
+                         code="malformed_response", provider=provider)
 
 
 def _scrubbed(event: Event, secrets: tuple[str, ...]) -> Event:
@@ -369,9 +421,11 @@ def _streamed(reader: SSEReader, decoder: Decoder, upstream: UpstreamStream, sec
             if reader.cancelled:
                 return
             closing = list(decoder.end())
-        except ProxyError as error:
+        except (ProxyError, *DECODER_FAULTS) as error:
             if reader.cancelled or upstream.cancelled.is_set():
                 return
+            if not isinstance(error, ProxyError):
+                error = _unreadable(reader.provider, error)
             partial = list(decoder.interrupted())
             release()
             yield from partial
@@ -395,7 +449,10 @@ def _whole(body: BodyReader, decoder: Decoder, upstream: UpstreamStream, secrets
     if body.cancelled:
         return
     try:
-        for event in decoder.whole(data):
-            yield _scrubbed(event, secrets)
+        events = list(decoder.whole(data))
     except ProxyError as error:
         raise scrub_error(error, secrets) from None
+    except DECODER_FAULTS as error:
+        raise _unreadable(body.provider, error) from None
+    for event in events:
+        yield _scrubbed(event, secrets)

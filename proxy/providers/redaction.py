@@ -40,12 +40,16 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def scrub_error(error, secrets: Iterable[str | None]):
-    """Redact a ProxyError's message in place (and return it)."""
+    """Redact a ProxyError's message, code and param in place (and return it)."""
     secrets = tuple(s for s in secrets if s)
-    if secrets and isinstance(getattr(error, "message", None), str):
-        cleaned = redact(error.message, secrets)
-        if cleaned != error.message:
-            error.message = cleaned
-            if error.args:
-                error.args = (cleaned, *error.args[1:])
+    if not secrets:
+        return error
+    for name in ("message", "code", "param"):
+        value = getattr(error, name, None)
+        if isinstance(value, str):
+            cleaned = redact(value, secrets)
+            if cleaned != value:
+                setattr(error, name, cleaned)
+    if error.args and isinstance(error.args[0], str):
+        error.args = (redact(error.args[0], secrets), *error.args[1:])
     return error

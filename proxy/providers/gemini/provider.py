@@ -15,6 +15,7 @@ import base64
 from urllib.parse import quote
 
 import requests
+import urllib3.exceptions
 
 from ...canonical import ChatRequest
 from ...errors import BadRequest
@@ -70,7 +71,7 @@ class GeminiProvider(Provider):
                 if not mime.startswith("image/"):
                     raise BadRequest(f"{url[:200]!r} is not an image (content type {mime or 'missing'!r})", param="messages")
                 data = response.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
-        except requests.RequestException:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
             raise BadRequest(f"could not download image {url[:200]!r}", param="messages") from None
         if len(data) > MAX_IMAGE_BYTES:
             raise BadRequest(f"image {url[:200]!r} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB", param="messages")
