@@ -23,7 +23,7 @@ IO_MODULES = {
     "proxy.providers.openai.provider",
     "proxy.providers.anthropic.provider",
     "proxy.providers.gemini.provider",
-    "proxy.surfaces.api_keys",
+    "proxy.surfaces.socket_json",
     "proxy.surfaces.common",
     "proxy.surfaces.conversations",
     "proxy.surfaces.models",
