@@ -1,5 +1,5 @@
 """POST /api/chat, /health, /, /v1/models over the Flask test client:
-every demo model frame by frame (specs/workbench.md §8), bad input, sizes."""
+every demo model frame by frame (docs/demo.md), bad input, sizes."""
 from __future__ import annotations
 
 import json

@@ -2,7 +2,7 @@
 
 OpenAI shape (`object: list`, model objects) plus the Workbench
 `capabilities` on each model: OpenAI SDKs ignore the extra field and the
-Workbench UI reads `data` (specs/workbench.md §3). Errors (unknown model,
+Workbench UI reads `data` (docs/workbench.md, "Models"). Errors (unknown model,
 missing or wrong API key) are OpenAI error objects, as on /v1/chat/completions.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gemini's gatekeeping on top of FakeUpstream (specs/upstream-gemini.md §9).
+"""Gemini's gatekeeping on top of FakeUpstream (docs/gemini.md).
 
     FakeUpstream.reply(gemini(Reply...)) -> checks path, key and body like the
     real API, then answers with the scripted reply (or Gemini's error body)

@@ -1,4 +1,4 @@
-"""The Anthropic provider: Claude over the Messages API (specs/upstream-anthropic.md).
+"""The Anthropic provider: Claude over the Messages API (docs/anthropic.md).
 
     router -> AnthropicProvider.open(request, route)
         -> request.build_payload -> POST {base}/v1/messages (x-api-key, anthropic-version)

@@ -7,7 +7,7 @@
 
 The key goes in the `x-goog-api-key` header, never in the URL where access
 logs would keep it. Error bodies are classified by errors.refine (an invalid
-key is a 400, the retry delay sits in the body). See specs/upstream-gemini.md.
+key is a 400, the retry delay sits in the body). See docs/gemini.md.
 """
 from __future__ import annotations
 

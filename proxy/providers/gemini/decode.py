@@ -1,4 +1,4 @@
-"""GenerateContentResponse objects -> canonical events (specs/upstream-gemini.md §3-§5).
+"""GenerateContentResponse objects -> canonical events (docs/gemini.md, "Streaming").
 
     stream:      each SSE `data:` JSON -> ResponseDecoder.feed(chunk) -> events
     non-stream:  the whole JSON body   -> ResponseDecoder.feed(body)  -> events

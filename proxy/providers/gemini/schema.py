@@ -1,5 +1,5 @@
 """JSON Schema -> the OpenAPI-3 subset Gemini accepts in `parameters` and
-`responseSchema` (specs/upstream-gemini.md §2 "tools", §8.5).
+`responseSchema` (docs/gemini.md, "Request").
 
     request.build_payload -> clean_schema(tool.parameters)
 
