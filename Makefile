@@ -1,11 +1,12 @@
-# The two commands of the README: `make run` and `make test` (and `make bench`).
+# The two commands of the README: `make run` and `make test` (and `make bench`,
+# `make lint`).
 # Both install what they need first (a virtualenv in .venv, node_modules for
 # the JavaScript test clients), so they work on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev test bench clean
+.PHONY: run dev lint test bench clean
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -13,7 +14,13 @@ run: $(VENV)/.runtime
 dev: $(VENV)/.runtime
 	$(BIN)/flask --app app run --debug
 
+# Lint (ruff.toml: pyflakes, bugbear, import order, syntax errors), then the
+# whole suite.
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
 test: $(VENV)/.dev node_modules/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/bin/python:

@@ -14,8 +14,8 @@ provider stream: the upstream socket is shut down and the pump ends.
 """
 from __future__ import annotations
 
-import logging
 import _thread
+import logging
 import queue
 from typing import Callable, Iterable, Iterator, Protocol
 

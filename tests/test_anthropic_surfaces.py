@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from proxy import sse
-from tests.fakes.anthropic import AnthropicUpstream, make_app, sse as sse_reply
+from tests.fakes.anthropic import AnthropicUpstream, make_app
+from tests.fakes.anthropic import sse as sse_reply
 from tests.fakes.live import serve
 
 MODEL = "anthropic/claude-sonnet-4-5"

@@ -7,7 +7,15 @@ import base64
 import pytest
 
 from proxy.canonical import (
-    ChatRequest, ImagePart, Message, ReasoningPart, TextPart, Tool, ToolCallPart, ToolResultPart, accumulate,
+    ChatRequest,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    accumulate,
 )
 from proxy.errors import BadRequest
 from proxy.providers.gemini.request import build_payload

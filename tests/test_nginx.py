@@ -106,8 +106,8 @@ def test_python_socketio_through_nginx(nginx):
         client = socketio.Client()
         chunks = []
         done = threading.Event()
-        client.on("chunk", lambda data: chunks.append(data["content"]))
-        client.on("complete", lambda *a: done.set())
+        client.on("chunk", lambda data, chunks=chunks: chunks.append(data["content"]))
+        client.on("complete", lambda *a, done=done: done.set())
         client.connect(nginx.url, transports=transports, wait_timeout=10)
         try:
             assert client.transport() == transports[0]

@@ -9,7 +9,14 @@ import requests
 
 from proxy import create_app
 from proxy.canonical import (
-    ChatRequest, ImagePart, Message, TextPart, Tool, ToolCallPart, ToolResultPart, accumulate,
+    ChatRequest,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    accumulate,
 )
 from proxy.config import ProviderSettings
 from proxy.errors import AuthenticationFailed, ModelNotFound, RateLimited, UpstreamError, UpstreamTimeout

@@ -15,7 +15,7 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager
 
@@ -33,8 +33,8 @@ from .fakes import gemini as gemini_fake
 from .fakes import openai as openai_fake
 from .fakes import scripted
 from .fakes.anthropic import AnthropicUpstream
-from .fakes.upstream import FakeUpstream, Received, Reply, transcript
 from .fakes.live import serve
+from .fakes.upstream import FakeUpstream, Received, Reply, transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 WEATHER_TOOL = {

@@ -15,7 +15,18 @@ from collections import defaultdict
 
 import pytest
 
-from proxy.canonical import ChatResult, Finish, ImagePart, PlanStep, PlanUpdate, ReasoningPart, TextPart, ToolCallPart, ToolResultPart, Usage
+from proxy.canonical import (
+    ChatResult,
+    Finish,
+    ImagePart,
+    PlanStep,
+    PlanUpdate,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 from proxy.errors import UpstreamError
 from proxy.store import StoredMessage, StoredResponse, new_id
 from proxy.store.codec import assistant_turn
@@ -218,7 +229,7 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
     assert len(messages) == 2 * 2 * writers * turns
     assert [m.seq for m in messages] == list(range(len(messages)))
     per_writer = defaultdict(list)
-    for question, answer in zip(messages[0::2], messages[1::2]):
+    for question, answer in zip(messages[0::2], messages[1::2], strict=True):
         label = question.message().text
         assert (question.role, answer.role, answer.message().text) == ("user", "assistant", label + "-answer")
         writer, turn = label.rsplit("-t", 1)

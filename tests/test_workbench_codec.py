@@ -2,13 +2,28 @@
 never ends as a clean [DONE] unless the provider said it finished."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from proxy.canonical import (
-    Error, File, Finish, PlanStep, PlanUpdate, ReasoningDelta, ReasoningEnd, ReasoningStart, ResponseMetadata,
-    Source, TextDelta, TextEnd, TextStart, TodoUpdate, ToolCall, ToolInputDelta, ToolInputEnd, ToolInputStart, Usage,
+    Error,
+    File,
+    Finish,
+    PlanStep,
+    PlanUpdate,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseMetadata,
+    Source,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    TodoUpdate,
+    ToolCall,
+    ToolInputDelta,
+    ToolInputEnd,
+    ToolInputStart,
+    Usage,
 )
 from proxy.errors import RateLimited, UpstreamError
 from proxy.streaming import guard

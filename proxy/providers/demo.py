@@ -119,7 +119,7 @@ def agent_demo(request: ChatRequest, _: str) -> list[Step]:
     titles = ["Analyze request", "Gather facts", "Write answer"]
 
     def steps(*statuses: str) -> tuple[PlanStep, ...]:
-        return tuple(PlanStep(f"step-{i + 1}", title, status) for i, (title, status) in enumerate(zip(titles, statuses)))
+        return tuple(PlanStep(f"step-{i + 1}", title, status) for i, (title, status) in enumerate(zip(titles, statuses, strict=True)))
 
     return [
         ("plan", PlanUpdate("task-1", steps("running", "pending", "pending")), TEXT_PAUSE),

@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from .upstream import Received, Reply, TRANSCRIPTS
+from .upstream import TRANSCRIPTS, Received, Reply
 
 KEY = "test-key"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$")

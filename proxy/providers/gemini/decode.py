@@ -41,8 +41,8 @@ from ...canonical import (
     Usage,
 )
 from ...errors import UpstreamError
-from .errors import PROVIDER, from_error_object
 from .call_ids import SYNTHETIC_ID_PREFIX, with_signature
+from .errors import PROVIDER, from_error_object
 from .request import METADATA_KEY
 
 CONTENT_FILTER = frozenset({
