@@ -30,6 +30,8 @@ from .fakes.live import serve
 from .fakes.scripted import filled, quote_text, sse, template
 from .fakes.upstream import FakeUpstream, Received, Reply
 
+pytestmark = pytest.mark.integration
+
 # A signature with every character URL-safe base64 changes: `+`, `/` and `=` padding.
 SIGNATURE = base64.b64encode(b"\xfb\xff\xbe thought signature \xfe\xfd\xfc?").decode()
 MODEL = "gemini/gemini-3-pro-preview"

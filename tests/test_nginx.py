@@ -25,7 +25,7 @@ from .test_js_socketio import EXPECTED, run_client
 SAMPLE = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")]
 
 
 def rewrite(text: str, tmp: pathlib.Path, port: int, backend: int) -> str:

@@ -24,6 +24,8 @@ from tests.fakes.live import serve
 from tests.fakes.openai import KEY, chat, completion, error, text_stream
 from tests.fakes.upstream import Reply, transcript
 
+pytestmark = pytest.mark.integration
+
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 

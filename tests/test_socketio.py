@@ -16,6 +16,8 @@ from proxy import create_app
 
 from .helpers import ServerThread, wait_until
 
+pytestmark = pytest.mark.integration
+
 MSG = [{"role": "user", "content": "owls"}]
 
 

@@ -35,6 +35,8 @@ from proxy.store.sqlite import SQLiteStore
 
 from .store_support import LOCAL_REDIS, ROOT, delete_prefix, unique_prefix
 
+pytestmark = pytest.mark.integration
+
 ALICE = "key:alice"
 BOB = "key:bob"
 
@@ -204,6 +206,7 @@ def test_workflow_sessions(store):
     assert store.list_sessions(BOB) == []
 
 
+@pytest.mark.e2e
 def test_greenlets_in_two_processes_lose_no_turn(backend):
     """2 gevent-patched processes x 50 greenlets x 4 turns, one conversation."""
     store, name, target, prefix = backend

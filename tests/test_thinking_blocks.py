@@ -44,6 +44,8 @@ from .fakes.anthropic import AnthropicUpstream
 from .fakes.live import serve
 from .fakes.upstream import Received, Reply, transcript
 
+pytestmark = pytest.mark.integration
+
 MODEL = "anthropic/claude-sonnet-4-5"
 THOUGHT = ("The user wants the weather. ", "I should call get_weather.")
 STREAM_SIGNATURE = scripted.template("anthropic", "thinking_signature.sse")[5][1]["delta"]["signature"]
@@ -69,6 +71,7 @@ def anthropic_result() -> ChatResult:
     return accumulate(decode_response(json.dumps(body).encode()))
 
 
+@pytest.mark.unit
 def test_a_whole_message_carries_thinking_blocks_that_decode_to_the_providers_parts():
     result = anthropic_result()
     message = encode_result(result, COMPLETION, EncodeOptions())["choices"][0]["message"]
@@ -84,6 +87,7 @@ def test_a_whole_message_carries_thinking_blocks_that_decode_to_the_providers_pa
     assert [type(p) for p in decoded.parts] == [ReasoningPart, ReasoningPart, ToolCallPart]  # no duplicate text
 
 
+@pytest.mark.unit
 def test_the_chunk_closing_a_signed_block_carries_it_whole_and_indexed():
     events = [
         ResponseMetadata("msg_1", "m"),
@@ -104,6 +108,7 @@ def test_the_chunk_closing_a_signed_block_carries_it_whole_and_indexed():
     assert deltas[0] == {"role": "assistant", "content": ""}
 
 
+@pytest.mark.unit
 def test_a_redacted_block_first_still_opens_with_the_role_chunk():
     events = [ReasoningStart("r", {"anthropic": {"redactedData": "x"}}), ReasoningEnd("r", {"anthropic": {"redactedData": "x"}}),
               Finish("stop", "end_turn")]
@@ -113,6 +118,7 @@ def test_a_redacted_block_first_still_opens_with_the_role_chunk():
     assert frames[1]["choices"][0]["delta"] == {"thinking_blocks": [{"index": 0, "type": "redacted_thinking", "data": "x"}]}
 
 
+@pytest.mark.unit
 def test_reasoning_without_anthropic_metadata_adds_no_thinking_blocks():
     result = ChatResult(parts=[ReasoningPart("gemini thought", {"gemini": {"thoughtSignature": "c2ln"}}), TextPart("hi")],
                         finish=Finish("stop", "STOP"))
@@ -120,6 +126,7 @@ def test_reasoning_without_anthropic_metadata_adds_no_thinking_blocks():
     assert "thinking_blocks" not in message and message["reasoning_content"] == "gemini thought"
 
 
+@pytest.mark.unit
 def test_decoding_keeps_unsigned_blocks_as_plain_reasoning_and_falls_back_to_reasoning_content():
     (message,) = decode_messages([{"role": "assistant", "content": "x", "reasoning_content": "r",
                                    "thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "t"}]}])
@@ -128,6 +135,7 @@ def test_decoding_keeps_unsigned_blocks_as_plain_reasoning_and_falls_back_to_rea
     assert message.parts[0] == ReasoningPart("r")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("blocks, param", [
     ({"type": "thinking"}, "messages[0].thinking_blocks"),
     ([{"type": "thinking", "thinking": 3, "signature": "s"}], "messages[0].thinking_blocks[0].thinking"),

@@ -10,6 +10,8 @@ from proxy import create_app
 
 from .helpers import content_of, named, split_frames
 
+pytestmark = pytest.mark.integration
+
 HTML = (
     "<!DOCTYPE html>\n<html>\n<body>\n<h1>Hello World</h1>\n"
     "<p>This is a hardcoded HTML document.</p>\n</body>\n</html>\n"
