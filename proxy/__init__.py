@@ -51,6 +51,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     board = Switchboard(settings, Router(settings))
     board.store = open_store(settings, app.instance_path)
+    for provider in board.router.providers.values():
+        provider.store = board.store  # providers with state (Coze conversations, workflow sessions)
     app.extensions["switchboard"] = board
 
     for blueprint in blueprints():

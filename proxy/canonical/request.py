@@ -116,6 +116,7 @@ class ChatRequest:
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     server_url: str | None = None
+    hints: dict[str, Any] = field(default_factory=dict)  # route hints from headers (Coze: model_type, bot_id, ...)
 
     @property
     def system_text(self) -> str:

@@ -3,6 +3,7 @@
     router -> REGISTRY[route.provider](credentials, settings).open(...)
 """
 from .anthropic import AnthropicProvider
+from .coze import CozeProvider
 from .demo import DemoProvider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
@@ -12,4 +13,5 @@ REGISTRY = {
     OpenAIProvider.name: OpenAIProvider,
     AnthropicProvider.name: AnthropicProvider,
     GeminiProvider.name: GeminiProvider,
+    CozeProvider.name: CozeProvider,
 }
