@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 log = logging.getLogger(__name__)
 
 # Headers browser clients must be able to read on cross-origin responses.
-EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
+                   "x-workflow-session-id"]
 
 
 @dataclass

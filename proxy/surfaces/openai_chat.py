@@ -20,9 +20,12 @@ from flask import Blueprint, Response, request
 from ..canonical import accumulate
 from ..errors import ProxyError
 from ..streaming import guard, sse_response
+from . import coze_routes
 from . import openai_chat_codec as codec
 from .api_keys import require_api_key
 from .common import error_response, json_response, read_json, server_url, switchboard
+from .conversations import caller_owner
+from .route_hints import route_hints
 
 blueprint = Blueprint("openai_chat", __name__)
 blueprint.before_request(require_api_key)
@@ -53,13 +56,26 @@ def chat_completions() -> Response:
     body = read_json()
     chat_request = codec.decode_request(body, board.settings.default_model, server_url())
     options = codec.decode_options(body, request.headers, default_thinking(board.settings))
+    # Coze route hints and conversation mode (surfaces/coze_routes.py)
+    owner = caller_owner(board.settings)
+    chat_request.hints = {**route_hints(request.headers), "owner": owner}
+    stored = None
+    if chat_request.hints.get("model_type") == "conversation":
+        route = board.router.hinted_route(chat_request)
+        if route is not None and route.provider != "coze":
+            stored = coze_routes.stored_conversation(chat_request, owner, board.store, route.provider)
+            chat_request = stored.request
     stream = board.router.open(chat_request)
+    headers = dict(stored.headers) if stored is not None else {}
+    current = getattr(stream, "current", None) or stream
+    headers.update(getattr(current, "response_headers", None) or {})
+    events = guard(stream) if stored is None else stored.turn.record(guard(stream))
     completion = codec.Completion(f"chatcmpl-{uuid.uuid4().hex}", chat_request.model, int(time.time()))
     if chat_request.stream:
-        frames = codec.encode_stream(guard(stream), completion, options)
-        return sse_response(frames, stream, board.settings.heartbeat_seconds)
+        frames = codec.encode_stream(events, completion, options)
+        return sse_response(frames, stream, board.settings.heartbeat_seconds, headers)
     try:
-        result = accumulate(guard(stream))  # raises the stream's error: answered with its status
+        result = accumulate(events)  # raises the stream's error: answered with its status
     finally:
         stream.cancel()
-    return json_response(codec.encode_result(result, completion, options))
+    return json_response(codec.encode_result(result, completion, options), headers=headers)

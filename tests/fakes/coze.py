@@ -474,6 +474,7 @@ class CozeUpstream(FakeUpstream):
         if request.path == "/v1/files/upload" and request.method == "POST":
             upload = request.files.get("file")
             environ["fake.upload"] = (upload.filename, upload.mimetype, upload.read()) if upload else None
+            request.close()  # closes the parsed file's spooled temporary file
             environ["wsgi.input"] = _empty()
             environ["CONTENT_LENGTH"] = "0"
             _uploads.current = environ["fake.upload"]

@@ -441,3 +441,32 @@ class CozeProvider(Provider):
         stream._events = self.pump(reader, decoder.decode, stream, on_end=on_end)
         stream.response_headers[SESSION_HEADER] = session_id
         return stream
+
+    # -- conversation management (the /v1/conversations endpoints) --------
+
+    def conversation_history(self, coze_conversation_id: str) -> list[dict]:
+        """Questions and answers of a Coze conversation, oldest first."""
+        key, base = self.key(), self.base_url()
+        messages: list[dict] = []
+        after: str | None = None
+        for _ in range(100):  # 50 a page: 5,000 messages at most
+            body: dict[str, Any] = {"order": "asc", "limit": 50}
+            if after:
+                body["after_id"] = after
+            envelope = self.call("POST", "/v1/conversation/message/list", key, base,
+                                 params={"conversation_id": coze_conversation_id}, body=body)
+            page = envelope.data or []
+            for message in page:
+                if message.get("type") not in ("question", "answer"):
+                    continue
+                messages.append({"id": str(message.get("id")), "role": message.get("role"),
+                                 "content": message.get("content"), "content_type": message.get("content_type"),
+                                 "created_at": int(message.get("created_at") or 0)})
+            if not envelope.body.get("has_more") or not page:
+                break
+            after = str(envelope.body.get("last_id") or page[-1].get("id"))
+        return messages
+
+    def delete_conversation(self, coze_conversation_id: str) -> None:
+        """Deletes the conversation on Coze (not only its context)."""
+        self.call("DELETE", f"/v1/conversations/{coze_conversation_id}", self.key(), self.base_url())
