@@ -137,3 +137,20 @@ def test_data_url_images_are_uploaded_and_sent_as_file_ids(fake, live):
     assert items[0] == {"type": "text", "text": "What is in this picture?"}
     assert items[1]["file_id"] in fake.files and fake.files[items[1]["file_id"]]["bytes"].startswith(b"\x89PNG")
     assert items[2] == {"type": "image", "file_url": "https://example.com/cat.png"}
+
+
+def test_node_openai_sdk_streams_a_coze_chat(fake, tmp_path):
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    with serve(app) as base_url:
+        result = subprocess.run(
+            ["node", str(root / "tests" / "js" / "openai_stream.mjs"), f"{base_url}/v1", f"coze/{fake_coze.PLAIN_BOT}",
+             "hello from node"], capture_output=True, text=True, timeout=60, cwd=root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["text"] == fake_coze.answer_text("hello from node", 1)
+    assert report["finish_reason"] == "stop" and report["chunks"] >= 3
+    assert chats(fake)[-1].json["bot_id"] == fake_coze.PLAIN_BOT
