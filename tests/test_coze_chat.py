@@ -154,3 +154,36 @@ def test_node_openai_sdk_streams_a_coze_chat(fake, tmp_path):
     assert report["text"] == fake_coze.answer_text("hello from node", 1)
     assert report["finish_reason"] == "stop" and report["chunks"] >= 3
     assert chats(fake)[-1].json["bot_id"] == fake_coze.PLAIN_BOT
+
+
+def test_configuration_from_the_environment_and_a_yaml_alias(fake, tmp_path, monkeypatch):
+    from proxy import create_app
+
+    config = tmp_path / "switchboard.yaml"
+    config.write_text(f"""
+models:
+  - id: support-bot
+    provider: coze
+    model: "{fake_coze.CARD_BOT}"
+providers:
+  coze:
+    workflow_id: "{fake_coze.END_WORKFLOW}"
+""")
+    for name, value in {"COZE_API_KEY": fake.key, "COZE_BASE_URL": fake.url, "COZE_BOT_ID": fake_coze.PLUGIN_BOT,
+                        "COZE_WORKFLOW_ID": fake_coze.OUTPUT_WORKFLOW, "DEFAULT_MODEL_TYPE": "chat",
+                        "SWITCHBOARD_CONFIG": str(config)}.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({"demo_delay": 0, "database_path": str(tmp_path / "s.db")})
+    with serve(app) as base_url:
+        client = OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0, timeout=20)
+        listed = [m.id for m in client.models.list()]
+        assert f"coze/{fake_coze.PLUGIN_BOT}" in listed and "support-bot" in listed
+        client.chat.completions.create(model="support-bot", messages=[{"role": "user", "content": "a"}])
+        assert chats(fake)[-1].json["bot_id"] == fake_coze.CARD_BOT  # the alias's bot
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "b"}],
+                                       extra_headers={"x-model-type": "chat"})
+        assert chats(fake)[-1].json["bot_id"] == fake_coze.PLUGIN_BOT  # COZE_BOT_ID
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "c"}],
+                                       extra_headers={"x-model-type": "workflow"})
+        # YAML wins over the environment, as for the key and base URL
+        assert fake.requests_to("/v1/workflow/stream_run")[-1].json["workflow_id"] == fake_coze.END_WORKFLOW
