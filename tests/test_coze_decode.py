@@ -32,8 +32,8 @@ def text_of(events) -> str:
 
 
 def test_pure_modules_import_neither_flask_nor_requests():
-    for name in ("request.py", "decode.py"):
-        tree = ast.parse((ROOT / "proxy" / "providers" / "coze" / name).read_text())
+    for name in ("providers/coze/request.py", "providers/coze/decode.py", "surfaces/route_hints.py"):
+        tree = ast.parse((ROOT / "proxy" / name).read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
         assert not imported & {"flask", "requests", "werkzeug", "urllib3"}, (name, imported)
@@ -225,6 +225,18 @@ def test_target_resolution_and_missing_ids():
     with pytest.raises(BadRequest) as caught:
         coze_request.resolve_target(ChatRequest("x", [user("hi")], hints={"model_type": "agent"}), None, config)
     assert caught.value.param == "x-model-type"
+
+
+def test_route_hints_from_headers():
+    from proxy.surfaces.route_hints import route_hints, wants_coze
+
+    hints = route_hints({"x-model-type": "Conversation", "x-conversation-id": " conv_1 ", "x-other": "x"})
+    assert hints == {"model_type": "conversation", "conversation_id": "conv_1"}
+    assert not wants_coze(hints) and wants_coze({"bot_id": "1"}) and wants_coze({"model_type": "workflow"})
+    with pytest.raises(BadRequest):
+        route_hints({"x-model-type": "agent"})
+    with pytest.raises(BadRequest):
+        route_hints({"x-workflow-id": "abc"})
 
 
 def test_workflow_body_uses_the_configured_input_key():

@@ -90,6 +90,18 @@ def test_failures_after_the_first_byte_are_in_band_errors(fake, tmp_path, bot):
     assert not any(c.choices and c.choices[0].finish_reason for c in received)
 
 
+def test_a_connection_cut_mid_stream_is_an_in_band_error(fake, tmp_path):
+    fake.reply(fake_coze.sse("chat_text.sse", cut_after=4))  # after two deltas
+    with serve_app(fake, tmp_path) as url:
+        stream = sdk(url).chat.completions.create(model="m", messages=[{"role": "user", "content": "day?"}],
+                                                  stream=True, extra_headers={"x-model-type": "chat"})
+        received = []
+        with pytest.raises(openai.APIError):
+            for chunk in stream:
+                received.append(chunk)
+    assert "".join(c.choices[0].delta.content or "" for c in received if c.choices) == "20"
+
+
 def test_failure_without_streaming_is_an_error_status(fake, tmp_path):
     with serve_app(fake, tmp_path) as url:
         response = post(url, {"x-bot-id": fake_coze.FAILING_BOT})
