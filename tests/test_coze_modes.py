@@ -218,3 +218,34 @@ def test_workflow_error_event_fails_the_session(fake, base_url):
     assert "node execution failed" in str(caught.value)
     session = get(base_url, f"/v1/workflows/sessions/{session_id}").json()
     assert session["status"] == "failed" and "node execution failed" in session["error"]
+
+
+def test_a_conversation_whose_first_chat_fails_is_not_kept(fake, base_url):
+    response = requests.post(f"{base_url}/v1/chat/completions", timeout=10, json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {KEYS[0]}", "x-model-type": "conversation", "x-bot-id": "1234"})
+    assert response.status_code == 400 and "x-conversation-id" not in response.headers
+    assert len(fake.requests_to("/v1/conversation/create")) == 1
+    assert get(base_url, "/v1/conversations").json()["data"] == []
+    assert fake.conversations == {}
+
+
+def test_a_switchboard_conversation_cannot_continue_on_coze(fake, base_url):
+    sdk = client(base_url)
+    _, headers = ask(sdk, [{"role": "user", "content": "hi"}], {"x-model-type": "conversation"}, False)
+    conversation_id = headers["x-conversation-id"]
+    # the demo model keeps its conversation in the store ...
+    demo = requests.post(f"{base_url}/v1/chat/completions", timeout=10, json={
+        "model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {KEYS[0]}", "x-model-type": "conversation"})
+    stored_id = demo.headers["x-conversation-id"]
+    # ... and neither id works on the other side
+    to_coze = requests.post(f"{base_url}/v1/chat/completions", timeout=10, json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {KEYS[0]}", "x-model-type": "conversation", "x-conversation-id": stored_id})
+    to_demo = requests.post(f"{base_url}/v1/chat/completions", timeout=10, json={
+        "model": "mock", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {KEYS[0]}", "x-model-type": "conversation",
+                 "x-conversation-id": conversation_id})
+    assert to_coze.status_code == 400 and to_demo.status_code == 400
+    assert {c["provider"] for c in get(base_url, "/v1/conversations").json()["data"]} == {"coze", "demo"}

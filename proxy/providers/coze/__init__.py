@@ -280,10 +280,13 @@ class CozeProvider(Provider):
         prior, turn = split_history(request.messages)
         if target.conversation_id:
             stored = store.get_conversation(target.conversation_id, owner, with_messages=False)
-            coze_id = (stored.metadata or {}).get("coze_conversation_id") if stored is not None else None
-            if not coze_id:
+            if stored is None:
                 raise NotFound(f"no conversation {target.conversation_id!r} for this API key: omit "
                                f"{CONVERSATION_HEADER} to start one", code="conversation_not_found", param=CONVERSATION_HEADER)
+            coze_id = (stored.metadata or {}).get("coze_conversation_id")
+            if not coze_id:
+                raise BadRequest(f"conversation {target.conversation_id} is kept by Switchboard, not by Coze: continue it "
+                                 "with the model it started with", param=CONVERSATION_HEADER)
             if not target.hints.get("bot_id") and stored.metadata.get("bot_id"):
                 target.bot_id = stored.metadata["bot_id"]
             conversation_id = target.conversation_id
@@ -306,6 +309,7 @@ class CozeProvider(Provider):
             stored = store.create_conversation(owner, title[:80] if title else None, {
                 "provider": "coze", "coze_conversation_id": coze_id, "bot_id": target.bot_id})
             conversation_id = stored.id
+        created = not target.conversation_id
         release = self.locks.acquire(coze_id, BUSY_WAIT)
         if release is None:
             raise UpstreamError(f"conversation {conversation_id} is still answering another request; try again when it "
@@ -325,9 +329,18 @@ class CozeProvider(Provider):
             stream = self.chat_stream(response, key, base, release)
         except BaseException:
             release()
+            if created:  # nothing was said in it: leave no empty conversation behind
+                self.forget_conversation(store, conversation_id, owner, coze_id, key, base)
             raise
         stream.response_headers[CONVERSATION_HEADER] = conversation_id
         return stream
+
+    def forget_conversation(self, store, conversation_id: str, owner: str, coze_id: str, key: str, base: str) -> None:
+        try:
+            store.delete_conversation(conversation_id, owner)
+            self.call("DELETE", f"/v1/conversations/{coze_id}", key, base)
+        except Exception as error:  # best effort: the request's own error is what the client must see
+            log.info("could not remove the unused conversation %s: %s", conversation_id, error)
 
     def chat_stream(self, response: requests.Response, key: str, base: str,
                     release: Callable[[], None] | None = None) -> CozeStream:
