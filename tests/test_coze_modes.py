@@ -249,3 +249,17 @@ def test_a_switchboard_conversation_cannot_continue_on_coze(fake, base_url):
                  "x-conversation-id": conversation_id})
     assert to_coze.status_code == 400 and to_demo.status_code == 400
     assert {c["provider"] for c in get(base_url, "/v1/conversations").json()["data"]} == {"coze", "demo"}
+
+
+def test_a_workflow_stream_cancelled_before_reading_fails_its_session(fake, tmp_path):
+    from proxy.canonical import ChatRequest, Message, TextPart
+
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    board = app.extensions["switchboard"]
+    request = ChatRequest("m", [Message("user", (TextPart("Oslo"),))],
+                          hints={"model_type": "workflow", "workflow_id": fake_coze.OUTPUT_WORKFLOW})
+    stream = board.router.open(request)
+    session_id = stream.current.response_headers["x-workflow-session-id"]
+    stream.cancel()
+    session = board.store.get_session(session_id, "")
+    assert session.status == "failed" and "cancelled" in session.summary["error"]

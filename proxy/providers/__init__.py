@@ -3,7 +3,7 @@
     router -> REGISTRY[route.provider](credentials, settings).open(...)
 """
 from .anthropic import AnthropicProvider
-from .coze import CozeProvider
+from .coze.provider import CozeProvider
 from .demo import DemoProvider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
