@@ -116,7 +116,9 @@ class ChatRequest:
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     server_url: str | None = None
-    hints: dict[str, Any] = field(default_factory=dict)  # route hints from headers (Coze: model_type, bot_id, ...)
+    # Routing hints a surface read from headers (e.g. Coze's x-model-type,
+    # x-bot-id): the router may pick a provider by them.
+    hints: dict[str, Any] = field(default_factory=dict)
 
     @property
     def system_text(self) -> str:

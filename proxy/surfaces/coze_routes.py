@@ -25,19 +25,18 @@ from typing import Any
 from flask import Blueprint, Response
 
 from ..canonical import ChatRequest, Message
-from ..errors import BadRequest, NotFound, ProxyError
+from ..errors import BadRequest, NotFound, ProxyError, StoreUnavailable
 from ..providers.coze.request import split_history
+from ..request_context import require_caller
 from ..store import StoredMessage
 from ..store.base import StoreError
 from . import openai_chat_codec as codec
-from .api_keys import require_api_key
 from .common import error_response, json_response, switchboard
-from .conversations import ConversationTurn, StoreUnavailable, caller_owner
+from .conversations import ConversationTurn
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("coze_routes", __name__)
-blueprint.before_request(require_api_key)
 
 CONVERSATION_HEADER = "x-conversation-id"
 
@@ -54,7 +53,7 @@ def handle_store_error(error: StoreError) -> Response:
 
 
 def owner() -> str:
-    return caller_owner(switchboard().settings)
+    return require_caller().owner
 
 
 def timestamp(value: float) -> int:
@@ -159,6 +158,24 @@ def show_session(session_id: str) -> Response:
 # --------------------------------------------------------------------------
 # x-model-type: conversation on providers other than Coze
 # --------------------------------------------------------------------------
+
+
+def conversation_mode(chat) -> None:
+    """Chat-runner hook of the OpenAI surface. Gives the provider the
+    caller's store owner (Coze keeps conversations and workflow sessions per
+    key), and runs `x-model-type: conversation` on a non-Coze model from the
+    store: history in, the new turn recorded, `x-conversation-id` out."""
+    request = chat.request
+    request.hints["owner"] = chat.caller.owner
+    if request.hints.get("model_type") != "conversation":
+        return
+    route = chat.board.router.hinted_route(request)
+    if route is None or route.provider == "coze":
+        return
+    stored = stored_conversation(request, chat.caller.owner, chat.board.store, route.provider)
+    chat.request = stored.request
+    chat.response_headers.update(stored.headers)
+    chat.add_wrapper(stored.turn.record)
 
 
 @dataclasses.dataclass(slots=True)

@@ -98,16 +98,6 @@ def config_from(options: Mapping[str, Any], environ: Mapping[str, str]) -> CozeC
     return CozeConfig(default_mode=mode, **values)
 
 
-class CozeStream(UpstreamStream):
-    """An UpstreamStream with the headers Coze modes answer with."""
-
-    __slots__ = ("response_headers",)
-
-    def __init__(self, events=(), on_cancel: Callable[[], None] | None = None) -> None:
-        super().__init__(events, on_cancel)
-        self.response_headers: dict[str, str] = {}
-
-
 class ConversationLocks:
     """One running chat per Coze conversation in this process."""
 
@@ -345,7 +335,7 @@ class CozeProvider(Provider):
             log.info("could not remove the unused conversation %s: %s", conversation_id, error)
 
     def chat_stream(self, response: requests.Response, key: str, base: str,
-                    release: Callable[[], None] | None = None) -> CozeStream:
+                    release: Callable[[], None] | None = None) -> UpstreamStream:
         reader = SSEReader(response, self.name, self.settings)
         decoder = ChatDecoder()
 
@@ -359,7 +349,7 @@ class CozeProvider(Provider):
             if release is not None:
                 release()
 
-        stream = CozeStream((), on_cancel=cancel)
+        stream = UpstreamStream((), on_cancel=cancel)
         stream._events = self.pump(reader, decoder.decode, stream, release)
         return stream
 
@@ -469,7 +459,7 @@ class CozeProvider(Provider):
             started.set()
             yield from self.pump(reader, decoder.decode, stream, on_end=on_end)
 
-        stream = CozeStream((), on_cancel=cancel)
+        stream = UpstreamStream((), on_cancel=cancel)
         stream._events = events()
         stream.response_headers[SESSION_HEADER] = session_id
         return stream

@@ -25,6 +25,7 @@ from ...canonical import (
 )
 from ...errors import BadRequest
 from ..messages import decode_content, decode_model, require_messages, require_object
+from ..route_hints import route_hints
 from .thinking_blocks import FIELD as THINKING_BLOCKS
 from .thinking_blocks import decode_thinking_blocks
 
@@ -63,6 +64,14 @@ def decode_request(body: Any, default_model: str, server_url: str | None = None)
         extra={name: body[name] for name in PASS_THROUGH if body.get(name) is not None},
         server_url=server_url,
     )
+
+
+def decode(body: Any, headers: Mapping[str, str], context: Any) -> ChatRequest:
+    """The chat runner's entry: the body, its headers and the server's defaults.
+    Coze-style headers (x-model-type, x-bot-id, ...) become route hints."""
+    request = decode_request(body, context.default_model, context.server_url)
+    request.hints = route_hints(headers)
+    return request
 
 
 def decode_messages(messages: list) -> list[Message]:
