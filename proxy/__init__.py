@@ -50,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .config import Settings
     from .router import Router
     from .store import open_store
-    from .surfaces import conversations, register_all, socket_chat
+    from .surfaces import conversations, coze_routes, register_all, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
         provider.store = board.store  # providers with state (Coze conversations, workflow sessions)
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
+    board.chat_hooks.append(coze_routes.owner_hint)
     app.extensions["switchboard"] = board
     request_context.init_app(app, settings)
 

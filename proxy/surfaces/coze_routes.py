@@ -160,13 +160,17 @@ def show_session(session_id: str) -> Response:
 # --------------------------------------------------------------------------
 
 
+def owner_hint(chat) -> None:
+    """App-wide chat-runner hook: providers that keep state per caller (Coze
+    conversations and workflow sessions) learn the caller's store owner."""
+    chat.request.hints["owner"] = chat.caller.owner
+
+
 def conversation_mode(chat) -> None:
-    """Chat-runner hook of the OpenAI surface. Gives the provider the
-    caller's store owner (Coze keeps conversations and workflow sessions per
-    key), and runs `x-model-type: conversation` on a non-Coze model from the
-    store: history in, the new turn recorded, `x-conversation-id` out."""
+    """Chat-runner hook of the OpenAI surface: `x-model-type: conversation`
+    on a non-Coze model runs from the store: history in, the new turn
+    recorded, `x-conversation-id` out."""
     request = chat.request
-    request.hints["owner"] = chat.caller.owner
     if request.hints.get("model_type") != "conversation":
         return
     route = chat.board.router.hinted_route(request)

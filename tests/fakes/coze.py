@@ -110,6 +110,7 @@ class CozeUpstream(FakeUpstream):
         self.files: dict[str, dict] = {}
         self.interrupts: dict[str, dict] = {}  # event id -> {workflow_id, value}
         self.cancelled: list[dict] = []
+        self.orphan_seconds = 3.0  # how long a chat whose client left keeps running
         self.state = threading.Lock()
 
     # -- helpers --------------------------------------------------------
@@ -365,20 +366,35 @@ class CozeUpstream(FakeUpstream):
         """Stream the events; the conversation is free again when the stream ends."""
         delay = max(self.delay, 0.2) if slow else self.delay
 
+        def finish() -> None:
+            with self.state:
+                record = self.chats.get(chat["id"])
+                if record is None or record["status"] == "canceled":
+                    return
+                conversation = self.conversations.get(chat["conversation_id"])
+                if conversation is not None and conversation["running"] == chat["id"]:
+                    conversation["running"] = None
+                if record["status"] != "requires_action":
+                    record["status"] = "completed"
+
         def chunks() -> Iterator[bytes]:
+            with self.state:
+                record = self.chats[chat["id"]]
+                if record["status"] == "created":
+                    record["status"] = "in_progress"
             try:
                 for event in events:
                     if self.chats.get(chat["id"], {}).get("status") == "canceled":
                         return
                     yield event
-            finally:
-                with self.state:
-                    conversation = self.conversations.get(chat["conversation_id"])
-                    if conversation is not None and conversation["running"] == chat["id"]:
-                        conversation["running"] = None
-                    record = self.chats.get(chat["id"])
-                    if record is not None and record["status"] not in ("canceled", "requires_action"):
-                        record["status"] = "completed"
+            except GeneratorExit:
+                # The client left; like Coze, the chat runs on (the
+                # conversation stays busy) until it ends or is cancelled.
+                timer = threading.Timer(self.orphan_seconds, finish)
+                timer.daemon = True
+                timer.start()
+                raise
+            finish()
 
         return Reply(chunks=chunks(), delay=delay, headers={"x-tt-logid": self.logid()})
 
@@ -412,7 +428,7 @@ class CozeUpstream(FakeUpstream):
             record = self.chats.get(body["chat_id"])
             if record is None or record["conversation_id"] != body["conversation_id"]:
                 return self.error(4200, f"Requested resource chat_id={body['chat_id']} does not exist.")
-            if record["status"] == "completed":
+            if record["status"] in ("completed", "requires_action"):
                 return self.error(4104, "The chat cannot be cancelled: it is not in progress")
             record["status"] = "canceled"
             conversation = self.conversations.get(body["conversation_id"])

@@ -372,6 +372,8 @@ class CozeProvider(Provider):
                     stream.finished_at = time.monotonic()
                     if release is not None:
                         release()
+                    if on_end is not None:  # before the client sees the end, not after
+                        on_end(event.error if event.type == "error" else None)
                 yield event
         except ProxyError as error:
             problem = error
