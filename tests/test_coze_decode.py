@@ -11,8 +11,9 @@ import pytest
 from proxy import sse
 from proxy.canonical import ChatRequest, ImagePart, Message, TextPart, ToolResultPart, accumulate
 from proxy.errors import AuthenticationFailed, BadRequest, RateLimited, UpstreamError
-from proxy.providers.coze import decode, request as coze_request
-from proxy.providers.coze.decode import ChatDecoder, WorkflowDecoder, coze_error, parse_envelope, unwrap_output
+from proxy.providers.coze import request as coze_request
+from proxy.providers.coze.decode import ChatDecoder, WorkflowDecoder, unwrap_output
+from proxy.providers.coze.errors import coze_error, envelope_error, parse_envelope
 from proxy.providers.coze.request import CozeConfig
 from tests.fakes.upstream import transcript
 
@@ -32,7 +33,8 @@ def text_of(events) -> str:
 
 
 def test_pure_modules_import_neither_flask_nor_requests():
-    for name in ("providers/coze/request.py", "providers/coze/decode.py", "surfaces/route_hints.py"):
+    for name in ("providers/coze/request.py", "providers/coze/decode.py", "providers/coze/errors.py",
+                 "surfaces/route_hints.py"):
         tree = ast.parse((ROOT / "proxy" / name).read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
@@ -163,10 +165,10 @@ def test_unwrap_output(content, expected):
 
 def test_http_200_errors_map_by_code_with_the_logid():
     envelope = parse_envelope(transcript("coze", "error_4101.json"))
-    error = decode.envelope_error(envelope)
+    error = envelope_error(envelope)
     assert isinstance(error, AuthenticationFailed) and error.status == 401
     assert "202610040957096760980A3A8DCAF1FDC2" in error.message
-    assert decode.envelope_error(parse_envelope(transcript("coze", "error_4200.json"))).status == 400
+    assert envelope_error(parse_envelope(transcript("coze", "error_4200.json"))).status == 400
     assert isinstance(coze_error(4013, "slow down"), RateLimited) and coze_error(4013, "x").retryable
     assert coze_error(4016, "busy").status == 409
     assert coze_error(4100, "x").status == 401

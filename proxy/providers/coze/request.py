@@ -2,7 +2,7 @@
 
     CozeProvider.open -> resolve_target(request, route, config) -> Target (mode, bot / workflow)
                       -> chat_body / conversation_body / workflow_body / resume_body
-                      -> providers/coze/__init__.py sends them
+                      -> providers/coze/provider.py sends them
 
 Coze runs a bot or a workflow configured in its own UI: there is no model,
 system prompt, temperature or tool list in its requests (docs/coze.md).
