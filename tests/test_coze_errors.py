@@ -125,3 +125,23 @@ def test_coze_not_configured_names_the_variable(tmp_path):
     response = app.test_client().post("/v1/chat/completions", headers={"x-bot-id": "123"},
                                       json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 503 and "COZE_API_KEY" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["chat_error.sse", "chat_cut.sse"])
+def test_a_chat_that_failed_after_coze_accepted_it_is_not_run_again(fake, tmp_path, name):
+    # created, then an error event (or the end) before any content: the router
+    # would retry a retryable failure, but Coze already ran and saved that chat
+    fake.reply(fake_coze.sse(name))
+    with serve_app(fake, tmp_path, max_retries=2, retry_base_delay=0.01) as url:
+        response = post(url, {"x-model-type": "chat"})
+    assert response.status_code == 502
+    assert len(fake.requests_to("/v3/chat")) == 1
+
+
+def test_a_rate_limited_chat_is_retried_before_it_starts(fake, tmp_path):
+    fake.reply(lambda received: fake.error(4013, "Request rate exceed limit."))
+    with serve_app(fake, tmp_path, max_retries=2, retry_base_delay=0.01) as url:
+        response = post(url, {"x-model-type": "chat"})
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == fake_coze.answer_text("hi", 1)
+    assert len(fake.requests_to("/v3/chat")) == 2

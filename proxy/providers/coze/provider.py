@@ -244,6 +244,10 @@ class CozeProvider(CozeCalls, Provider):
         problem: BaseException | None = None
         try:
             for event in decode(events):
+                if event.type == "error":
+                    # Coze accepted the call: the chat or run happened (and is
+                    # saved in its conversation). Repeating it would run it twice.
+                    event.error.retryable = False
                 if event.type == "finish" or event.type == "error":
                     events.close()
                     stream.finished_at = time.monotonic()
@@ -254,6 +258,7 @@ class CozeProvider(CozeCalls, Provider):
                 yield event
         except ProxyError as error:
             problem = error
+            error.retryable = False  # as above: never start the chat again
             if not stream.cancelled.is_set():
                 raise
         except GeneratorExit as exit_:
