@@ -20,8 +20,11 @@ from tests.fakes.upstream import transcript
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+SECRET = "pat_test_secret"
+
+
 def chat_events(name: str) -> list:
-    return list(ChatDecoder().decode(sse.parse(transcript("coze", name))))
+    return list(ChatDecoder(SECRET).decode(sse.parse(transcript("coze", name))))
 
 
 def kinds(events) -> list[str]:
@@ -89,17 +92,28 @@ def test_requires_action_is_a_tool_call_routed_back_by_its_id():
     assert len(calls) == 1
     call = calls[0]
     assert call.name == "local_data_assistant" and json.loads(call.input) == {"location": "南京", "type": 0}
-    assert coze_request.parse_tool_call_id(call.id) == (
+    assert coze_request.parse_tool_call_id(call.id, SECRET) == (
         "7376662320539566124", "7376662320539590700", "BUJJF0dAQ0NAEBVeQkVKEV5HFURFXhFCEhFeFxdHShcSQEtFSxYRSUI=")
     assert events[-1].unified == "tool-calls"
     # and the client's tool result goes to submit_tool_outputs of that chat
     messages = [Message("user", (TextPart("weather?"),)),
                 Message("assistant", ()),
                 Message("tool", (ToolResultPart(call.id, "晴 25°C"),))]
-    outputs = coze_request.pending_tool_outputs(messages)
+    outputs = coze_request.pending_tool_outputs(messages, SECRET)
     assert (outputs.conversation_id, outputs.chat_id) == ("7376662320539566124", "7376662320539590700")
     assert outputs.body == {"tool_outputs": [{"tool_call_id": "BUJJF0dAQ0NAEBVeQkVKEV5HFURFXhFCEhFeFxdHShcSQEtFSxYRSUI=",
                                               "output": "晴 25°C"}], "stream": True}
+
+
+def test_tool_call_ids_are_signed():
+    call_id = [e for e in chat_events("chat_requires_action.sse") if e.type == "tool-call"][0].id
+    forged = call_id.replace("7376662320539590700", "7376662320539590701")
+    for bad in (forged, call_id.replace(call_id.split(":")[3], "0" * 16)):
+        with pytest.raises(BadRequest):
+            coze_request.parse_tool_call_id(bad, SECRET)
+    with pytest.raises(BadRequest):
+        coze_request.parse_tool_call_id(call_id, "another key")
+    assert coze_request.parse_tool_call_id("call_abc", SECRET) is None
 
 
 @pytest.mark.parametrize("name, code", [("chat_failed.sse", "coze_error"), ("chat_error.sse", "coze_error")])

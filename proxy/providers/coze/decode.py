@@ -71,9 +71,11 @@ def _usage(usage: Any) -> Usage | None:
 
 class ChatDecoder:
     """Decodes one chat stream; `chat_id` / `conversation_id` stay readable
-    (the provider cancels a chat it knows by them)."""
+    (the provider cancels a chat it knows by them). `secret` signs the ids of
+    tool calls (request.tool_call_id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str = "") -> None:
+        self.secret = secret
         self.chat_id: str | None = None
         self.conversation_id: str | None = None
         self.finished = False
@@ -207,7 +209,8 @@ class ChatDecoder:
             arguments = function.get("arguments")
             if not isinstance(arguments, str):
                 arguments = orjson.dumps(arguments or {}).decode()
-            call_id = tool_call_id(self.conversation_id or "0", self.chat_id or "0", str(call.get("id") or ""))
+            call_id = tool_call_id(self.conversation_id or "0", self.chat_id or "0", str(call.get("id") or ""),
+                                   self.secret)
             name = str(function.get("name") or call.get("type") or "reply_message")
             yield ToolInputStart(call_id, name)
             if arguments:

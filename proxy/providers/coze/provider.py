@@ -128,7 +128,7 @@ class CozeProvider(CozeCalls, Provider):
         target = resolve_target(request, route.upstream_model, self.config)
         if target.mode == "workflow":
             return self.open_workflow(request, target, key, base)
-        outputs = pending_tool_outputs(request.messages)
+        outputs = pending_tool_outputs(request.messages, key)
         if outputs is not None:
             response = self.open_stream("/v3/chat/submit_tool_outputs", key, base, outputs.body,
                                         {"conversation_id": outputs.conversation_id, "chat_id": outputs.chat_id})
@@ -221,7 +221,7 @@ class CozeProvider(CozeCalls, Provider):
     def chat_stream(self, response: requests.Response, key: str, base: str,
                     release: Callable[[], None] | None = None) -> UpstreamStream:
         reader = SSEReader(response, self.name, self.settings)
-        decoder = ChatDecoder()
+        decoder = ChatDecoder(key)
 
         def cancel() -> None:
             reader.cancel()

@@ -17,6 +17,8 @@ Pure: imports neither flask nor requests.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -231,19 +233,28 @@ def last_user_text(messages: list[Message]) -> str:
 # --------------------------------------------------------------------------
 
 
-def tool_call_id(conversation_id: str, chat_id: str, coze_id: str) -> str:
-    """The id the client sees: the Coze id plus where to send its result."""
-    return f"{TOOL_CALL_PREFIX}{conversation_id}:{chat_id}:{coze_id}"
+def _signature(secret: str, conversation_id: str, chat_id: str, coze_id: str) -> str:
+    message = f"{conversation_id}:{chat_id}:{coze_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:16]
 
 
-def parse_tool_call_id(value: str) -> tuple[str, str, str] | None:
-    """(conversation_id, chat_id, coze tool call id), or None for other ids."""
+def tool_call_id(conversation_id: str, chat_id: str, coze_id: str, secret: str) -> str:
+    """The id the client sees: where to send the result, signed (so a client
+    cannot point its tool results at a chat it was never shown), then Coze's id."""
+    signature = _signature(secret, conversation_id, chat_id, coze_id)
+    return f"{TOOL_CALL_PREFIX}{conversation_id}:{chat_id}:{signature}:{coze_id}"
+
+
+def parse_tool_call_id(value: str, secret: str) -> tuple[str, str, str] | None:
+    """(conversation_id, chat_id, coze tool call id), or None for other ids;
+    BadRequest for a Coze-looking id this server did not sign."""
     if not value.startswith(TOOL_CALL_PREFIX):
         return None
-    conversation_id, _, rest = value[len(TOOL_CALL_PREFIX):].partition(":")
-    chat_id, _, coze_id = rest.partition(":")
+    conversation_id, chat_id, signature, coze_id = (value[len(TOOL_CALL_PREFIX):].split(":", 3) + ["", "", ""])[:4]
     if not (conversation_id.isdigit() and chat_id.isdigit() and coze_id):
         return None
+    if not hmac.compare_digest(signature, _signature(secret, conversation_id, chat_id, coze_id)):
+        raise BadRequest(f"tool_call_id {value[:60]!r} was not issued by this server", param="messages")
     return conversation_id, chat_id, coze_id
 
 
@@ -254,7 +265,7 @@ class ToolOutputs:
     body: dict
 
 
-def pending_tool_outputs(messages: list[Message]) -> ToolOutputs | None:
+def pending_tool_outputs(messages: list[Message], secret: str) -> ToolOutputs | None:
     """When the request ends with tool results answering a Coze
     `requires_action`, the submit_tool_outputs call that continues that chat."""
     results: list[ToolResultPart] = []
@@ -264,7 +275,7 @@ def pending_tool_outputs(messages: list[Message]) -> ToolOutputs | None:
         results.extend(p for p in message.parts if isinstance(p, ToolResultPart))
     if not results:
         return None
-    parsed = [(parse_tool_call_id(r.tool_call_id), r) for r in reversed(results)]
+    parsed = [(parse_tool_call_id(r.tool_call_id, secret), r) for r in reversed(results)]
     if any(ids is None for ids, _ in parsed):
         return None
     chats = {(ids[0], ids[1]) for ids, _ in parsed}
