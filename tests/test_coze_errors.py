@@ -145,3 +145,22 @@ def test_a_rate_limited_chat_is_retried_before_it_starts(fake, tmp_path):
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == fake_coze.answer_text("hi", 1)
     assert len(fake.requests_to("/v3/chat")) == 2
+
+
+def test_the_fake_speaks_cozes_framing_and_envelopes(fake):
+    """The fake itself, byte for byte: what the provider tests stand on."""
+    body = {"bot_id": fake_coze.PLAIN_BOT, "user_id": "u", "stream": True,
+            "additional_messages": [{"role": "user", "content": "hi", "content_type": "text"}]}
+    auth = {"Authorization": f"Bearer {fake.key}"}
+    raw = requests.post(f"{fake.url}/v3/chat", json=body, headers=auth, timeout=5)
+    assert raw.headers["Content-Type"].startswith("text/event-stream") and raw.headers["x-tt-logid"]
+    assert raw.content.startswith(b"event:conversation.chat.created\ndata:{")
+    assert raw.content.endswith(b'event:done\ndata:"[DONE]"\n\n')
+    assert b"event:conversation.message.completed\ndata:" in raw.content and b"data: " not in raw.content
+    missing = requests.post(f"{fake.url}/v3/chat", json=body, timeout=5)
+    assert missing.status_code == 200 and missing.headers["Content-Type"] == "application/json"
+    assert missing.json()["code"] == 4100 and missing.json()["detail"]["logid"]
+    run = requests.post(f"{fake.url}/v1/workflow/stream_run", headers=auth, timeout=5,
+                        json={"workflow_id": fake_coze.END_WORKFLOW, "parameters": {"input": "x"}})
+    assert run.content.startswith(b"id: 0\nevent: PING\ndata: {}\n\nid: 1\nevent: Message\ndata: ")
+    assert b'\\"output\\"' in run.content  # JSON inside the JSON
