@@ -9,7 +9,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def pure_modules() -> list[str]:
-    codecs = sorted(f"proxy.surfaces.{p.stem}" for p in (ROOT / "proxy" / "surfaces").glob("*_codec.py"))
+    codecs = sorted(f"proxy.surfaces.{p.stem}" for p in (ROOT / "proxy" / "surfaces").glob("*_codec*")
+                    if p.suffix == ".py" or (p / "__init__.py").exists())
     assert "proxy.surfaces.workbench_codec" in codecs
     return ["proxy.canonical", "proxy.errors", "proxy.sse", "proxy.surfaces.messages", *codecs]
 
