@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from typing import Any, Mapping
 
@@ -55,6 +56,13 @@ def handle_error(error: ProxyError) -> Response:
 def handle_store_error(error: StoreError) -> Response:
     log.error("store failed: %s", error)
     return error_response(StoreUnavailable(f"the response store is unavailable: {error}"), codec.error_body)
+
+
+@blueprint.after_request
+def worker_header(response: Response) -> Response:
+    if switchboard().settings.debug_headers:  # lets multi-worker tests see which worker answered
+        response.headers["X-Switchboard-Worker"] = str(os.getpid())
+    return response
 
 
 def reasoning_naming(settings) -> str:
