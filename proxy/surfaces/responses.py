@@ -2,7 +2,7 @@
 
     POST   /v1/responses                    body -> responses_codec.decode_request -> ResponseTurn
               + previous_response_id: the stored chain (store or connection cache) -> context
-              -> router.open -> stream: encode_stream -> SSE  |  else: accumulate -> encode_result
+              -> the chat runner: stream: encode_stream -> SSE  |  else: result -> encode_result
     GET    /v1/responses (Upgrade: websocket) -> responses_ws.serve: response.create messages
     GET    /v1/responses/<id>               the stored Response object
     DELETE /v1/responses/<id>               {"id", "object": "response", "deleted": true}
@@ -19,30 +19,29 @@ OpenAI-style error objects with their status; after it, `response.failed`.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ..canonical import ChatRequest, Message, TextPart, accumulate
+from .. import chat as chat_runner
+from ..canonical import ChatResult, Message, TextPart
+from ..chat import Chat, Surface
 from ..errors import BadRequest, NotFound, ProxyError
+from ..request_context import require_caller
 from ..store import StoredResponse
 from ..store.base import StoreError
-from ..streaming import guard, sse_response
 from . import responses_codec as codec
-from .api_keys import require_api_key
-from .common import error_response, json_response, read_json, server_url, switchboard
-from .conversations import StoreUnavailable, caller_owner
+from .common import error_response, json_response, read_json, switchboard
+from .conversations import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-blueprint = Blueprint("responses", __name__)
-blueprint.before_request(require_api_key)
-
 PREFIX = "/v1/responses"
+blueprint = Blueprint("responses", __name__)
+SURFACE = Surface("responses", codec.decode_request, codec.error_body, prefixes=(PREFIX,))
 COMPACT_PROMPT = ("Summarize the conversation above for a later continuation: keep every fact, decision, name, "
                   "number and open question; leave out pleasantries. Answer with the summary only.")
 
@@ -80,7 +79,7 @@ def check_settings(state) -> None:
 
 
 def current_owner() -> str:
-    return caller_owner(switchboard().settings)
+    return require_caller().owner
 
 
 def previous_not_found(response_id: str) -> BadRequest:
@@ -92,25 +91,18 @@ def not_found(response_id: str) -> NotFound:
     return NotFound(f"No response found with id '{response_id}'.", param="response_id")
 
 
-@dataclasses.dataclass(slots=True, frozen=True)
-class DecodeContext:
-    default_model: str
-    server_url: str | None
-
-
 class ResponseTurn:
-    """One response being made: the decoded request with its stored context,
-    its state, and where it is kept when it ends."""
+    """One response being made: the runner's chat with its stored context
+    loaded, the response's state, and where it is kept when it ends."""
 
-    def __init__(self, board, body: Any, owner: str, headers: Mapping[str, str], base_url: str | None,
-                 cache: dict | None = None) -> None:
-        self.board = board
-        self.owner = owner
+    def __init__(self, chat: Chat, cache: dict | None = None) -> None:
+        self.chat = chat
+        self.board = chat.board
+        self.owner = chat.caller.owner
         self.cache = cache  # a WebSocket connection's responses, store: false ones included
-        context = DecodeContext(board.settings.default_model, base_url)
-        self.options = codec.decode_options(body, context.default_model)
-        self.request: ChatRequest = codec.decode_request(body, headers, context)
-        self.items = codec.input_items(body)
+        self.options = codec.decode_options(chat.body, chat.board.settings.default_model)
+        self.request = chat.request
+        self.items = codec.input_items(chat.body)
         history, previous_tools = self._history()
         self.request.messages = codec.build_messages(self.options.instructions, history, self.items)
         if not self.request.tools and previous_tools and any(i.get("type") == "function_call" for i in history):
@@ -118,9 +110,9 @@ class ResponseTurn:
             # `tools` (the spec's round trip); providers that insist on tool
             # definitions beside tool calls get the earlier ones, unusable.
             self.request.tools, self.request.tool_choice = previous_tools, "none"
-        self.stream = None
-        self.state = codec.ResponseState(self.options, reasoning_naming=reasoning_naming(board.settings),
+        self.state = codec.ResponseState(self.options, reasoning_naming=reasoning_naming(self.board.settings),
                                          on_terminal=self.keep)
+        chat.add_recorder(self.record)
 
     def _history(self) -> tuple[list[dict], list]:
         previous = self.options.previous_response_id
@@ -152,13 +144,9 @@ class ResponseTurn:
         chain.reverse()
         return chain
 
-    def open(self):
-        self.stream = self.board.router.open(self.request)
-        return self.stream
-
     def keep(self, final: dict) -> None:
         """Called with the final Response object before it is sent."""
-        if final["status"] == "failed" and self.stream is not None and self.stream.cancelled.is_set():
+        if final["status"] == "failed" and (final["error"] or {}).get("code") == "cancelled":
             # the client left: the stream was cut by us, not by the upstream
             final.update(status="incomplete", error=None, incomplete_details={"reason": "cancelled"})
         stored = StoredResponse(final["id"], self.owner, self.items, final["output"], final,
@@ -174,29 +162,32 @@ class ResponseTurn:
             except Exception:
                 log.exception("storing response %s failed", final["id"])
 
+    def record(self, result: ChatResult, completed: bool) -> None:
+        """The runner's recorder: a stream that ended without a terminal
+        event (its client left before the encoder got there) is kept as far
+        as it got."""
+        if self.state.final is None and self.chat.cancelled:
+            codec.incomplete_response(result, self.state)
+
     def evict(self) -> None:
         """A failed continuation drops what it continued from the connection cache."""
         if self.cache is not None and self.options.previous_response_id:
             self.cache.pop(self.options.previous_response_id, None)
 
 
-def begin(body: Any, cache: dict | None = None) -> ResponseTurn:
-    return ResponseTurn(switchboard(), body, current_owner(), request.headers, server_url(), cache)
+def begin(body: Any = chat_runner.MISSING, headers=None, caller=None, cache: dict | None = None) -> ResponseTurn:
+    """Decode through the runner, then load the stored context."""
+    return ResponseTurn(chat_runner.start(SURFACE, body, headers, caller=caller), cache)
 
 
 @blueprint.post(PREFIX)
 def create() -> Response:
-    board = switchboard()
-    turn = begin(read_json())
-    stream = turn.open()
+    turn = begin()
+    chat = turn.chat
     if turn.options.stream:
-        frames = codec.encode_stream(guard(stream), turn.state)
-        return sse_response(frames, stream, board.settings.heartbeat_seconds)
-    try:
-        result = accumulate(guard(stream))  # raises the stream's error: answered with its status
-    finally:
-        stream.cancel()
-    return json_response(codec.encode_result(result, turn.state))
+        return chat.stream_response(lambda events: codec.encode_stream(events, turn.state))
+    result = chat.result()  # raises the stream's error: answered with its status
+    return json_response(codec.encode_result(result, turn.state), headers=chat.response_headers)
 
 
 # websocket=True: Werkzeug routes an Upgrade request only to rules that say so
@@ -204,21 +195,24 @@ def create() -> Response:
 def websocket() -> Response:
     from . import responses_ws
 
-    return responses_ws.serve(request.environ, begin)
+    caller = require_caller()  # a wrong key is refused before the handshake, with a 401
+    return responses_ws.serve(request.environ, lambda body, cache: begin(body, request.headers, caller, cache))
 
 
 @blueprint.get(f"{PREFIX}/models")
 def models() -> Response:
     """LibreChat's agents listing: the models, and presets as agents."""
+    require_caller()
     router = switchboard().router
     data = [dict(route.describe(), name=route.id, provider=route.provider) for route in router.models()]
-    for name, preset in (getattr(router, "presets", None) or {}).items():
+    for name, preset in router.presets.items():
         try:
             provider = router.resolve(preset.model).provider
         except ProxyError:
             continue
         data.append({"id": name, "object": "agent", "created": 0, "owned_by": "switchboard", "name": name,
-                     "provider": provider, "model": preset.model, "instructions": preset.system or None})
+                     "provider": provider, "model": preset.model, "instructions": preset.system or None,
+                     "description": preset.description})
     return json_response({"object": "list", "data": data})
 
 
@@ -270,6 +264,7 @@ def compact() -> Response:
     """Compaction: the user messages kept as they are, everything else
     replaced by a summary the model writes, sealed in one `compaction` item
     that a later request sends back as input."""
+    require_caller()
     body = read_json()
     codec.require_model(body)  # 400 without a model: compaction has no default
     summary_body = {key: body[key] for key in ("model", "input", "instructions", "previous_response_id")
@@ -278,11 +273,7 @@ def compact() -> Response:
     turn = begin(summary_body)
     turn.request.tools, turn.request.tool_choice = [], None
     turn.request.messages.append(Message("user", (TextPart(COMPACT_PROMPT),)))
-    stream = turn.open()
-    try:
-        result = accumulate(guard(stream))
-    finally:
-        stream.cancel()
+    result = turn.chat.result()
     kept = [item for item in turn.items if item.get("type") == "message" and item.get("role") == "user"]
     compaction = {"type": "compaction", "id": codec.decode.new_item_id("compaction"),
                   "encrypted_content": codec.opaque.seal({"summary": result.text})}

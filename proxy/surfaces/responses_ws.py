@@ -25,7 +25,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from ..errors import BadRequest, ProxyError
 from ..streaming import _END as PUMP_END  # the pump's end-of-frames marker
-from ..streaming import guard, pump
+from ..streaming import pump
 from . import responses_codec as codec
 
 log = logging.getLogger(__name__)
@@ -72,14 +72,15 @@ def run_one(ws: Server, raw: Any, begin: Callable[..., Any], cache: dict) -> Non
         body = {key: value for key, value in message.items() if key != "type"}
         body["stream"] = True
         turn = begin(body, cache)
-        stream = turn.open()
+        chat = turn.chat
+        chat.open()
     except ProxyError as error:
         if isinstance(previous, str):
             cache.pop(previous, None)  # a failed continuation forgets what it continued
         ws.send(error_message(error).decode())
         return
-    events = (orjson.dumps(event) for event in codec.stream_events(guard(stream), turn.state, error_event=False))
-    out = pump(events)
+    events = (orjson.dumps(event) for event in codec.stream_events(chat.events(), turn.state, error_event=False))
+    out = pump(events, chat.request_id)
     try:
         while True:
             try:
@@ -92,7 +93,7 @@ def run_one(ws: Server, raw: Any, begin: Callable[..., Any], cache: dict) -> Non
                 return
             ws.send(item.decode())
     finally:
-        stream.cancel()  # a no-op once the stream finished; stops it when the client left
+        chat.cancel()  # a no-op once the stream finished; stops it when the client left
 
 
 class AlreadyHandled(Response):

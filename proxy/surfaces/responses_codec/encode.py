@@ -209,7 +209,19 @@ def stream_events(events: Iterable[Event], state: ResponseState, error_event: bo
     """The streaming events for a canonical event stream, numbered from 0.
 
     `error_event=False` leaves out the `error` event before `response.failed`
-    (the WebSocket transport: its clients end a turn at any `error` message)."""
+    (the WebSocket transport: its clients end a turn at any `error` message).
+    The canonical stream is closed once the terminal event is out, so what
+    taps it (the runner's recorders) learns at once that it is over."""
+    iterator = iter(events)
+    try:
+        yield from _stream_events(iterator, state, error_event)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _stream_events(events: Iterator[Event], state: ResponseState, error_event: bool) -> Iterator[dict]:
     sequence = 0
     output = state.output
     reasoning_prefix = "response.reasoning_text." if state.reasoning_naming == "reasoning_text" else "response.reasoning."
