@@ -189,3 +189,43 @@ def test_models_listing_for_librechat(base):
     listing = requests.get(base + "/v1/responses/models").json()
     mock = next(m for m in listing["data"] if m["id"] == "mock")
     assert mock["provider"] == "demo" and mock["name"] == "mock"
+
+
+def test_presets_answer_and_are_listed_as_agents(tmp_path, monkeypatch):
+    import yaml
+
+    from .fakes import openai as openai_fake
+    from .fakes.upstream import FakeUpstream
+
+    with FakeUpstream() as fake:
+        fake.reply(openai_fake.chat(openai_fake.text_stream("Ahoy", " matey")))
+        monkeypatch.setenv("OPENAI_API_KEY", openai_fake.KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
+        config = tmp_path / "switchboard.yaml"
+        config.write_text(yaml.safe_dump({"presets": {"pirate": {
+            "model": "openai/gpt-4o-mini", "system": "Talk like a pirate.", "description": "arr"}}}))
+        app = create_app({"demo_delay": 0, "config_file": str(config), "database_path": str(tmp_path / "s.db")})
+        with serve(app) as base:
+            listing = requests.get(base + "/v1/responses/models").json()
+            (agent,) = [entry for entry in listing["data"] if entry["id"] == "pirate"]
+            assert agent["object"] == "agent" and agent["name"] == "pirate" and agent["provider"] == "openai"
+            assert agent["instructions"] == "Talk like a pirate."
+            events = sse_events(post(base, {"model": "pirate", "input": "hi", "stream": True}).text)
+    validate_stream(events)
+    final = events[-1]["response"]
+    assert final["model"] == "pirate" and final["output"][0]["content"][0]["text"] == "Ahoy matey"
+    assert "Talk like a pirate." in json.dumps(fake.received[-1].json["messages"][0])
+
+
+def test_reasoning_event_names_are_a_deployment_setting(tmp_path):
+    import yaml
+
+    config = tmp_path / "switchboard.yaml"
+    config.write_text(yaml.safe_dump({"responses": {"reasoning_events": "reasoning_text"}}))
+    app = create_app({"demo_delay": 0, "config_file": str(config), "database_path": str(tmp_path / "s.db")})
+    types = [event["type"] for event in sse_events(app.test_client().post(
+        "/v1/responses", json={"model": "reflection-and-thinking", "input": "hm", "stream": True}).get_data(as_text=True))]
+    assert "response.reasoning_text.delta" in types and "response.reasoning.delta" not in types
+    config.write_text(yaml.safe_dump({"responses": {"reasoning_events": "both"}}))
+    with pytest.raises(ValueError, match="reasoning_events"):
+        create_app({"demo_delay": 0, "config_file": str(config), "database_path": str(tmp_path / "s.db")})
