@@ -112,7 +112,7 @@ def test_reasoning_naming_is_one_or_the_other():
 def test_signature_round_trips_through_encrypted_content():
     _, state = run(REASONING)
     reasoning = state.final["output"][0]
-    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"].startswith(opaque.PREFIX)
+    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"].startswith("sbm1.")
     messages = codec.build_messages(None, [], [reasoning, state.final["output"][1],
                                                {"type": "message", "role": "user", "content": "next"}])
     assert messages[0].role == "assistant"
@@ -275,6 +275,6 @@ def test_item_reference_resolves_against_history():
 
 
 def test_compaction_item_becomes_a_summary():
-    item = {"type": "compaction", "encrypted_content": opaque.seal({"summary": "We launch Tuesday."})}
+    item = {"type": "compaction", "encrypted_content": opaque.seal_summary("We launch Tuesday.")}
     messages = codec.build_messages(None, [], [item])
     assert messages[0].role == "system" and "We launch Tuesday." in messages[0].text

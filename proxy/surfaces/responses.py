@@ -276,7 +276,7 @@ def compact() -> Response:
     result = turn.chat.result()
     kept = [item for item in turn.items if item.get("type") == "message" and item.get("role") == "user"]
     compaction = {"type": "compaction", "id": codec.decode.new_item_id("compaction"),
-                  "encrypted_content": codec.opaque.seal({"summary": result.text})}
+                  "encrypted_content": codec.opaque.seal_summary(result.text)}
     usage = codec.encode.usage_object(result.usage) or codec.encode.usage_object(codec.encode.Usage())
     return json_response({"id": turn.state.id, "object": "response.compaction", "output": [*kept, compaction],
                           "created_at": int(time.time()), "usage": usage})

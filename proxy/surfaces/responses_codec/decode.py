@@ -298,11 +298,11 @@ def _tool_output(output: Any, where: str) -> str:
 
 
 def _compaction_summary(item: dict, where: str) -> str:
-    sealed = opaque.unseal(item.get("encrypted_content") or "")
-    if sealed is None or not isinstance(sealed.get("summary"), str):
+    summary = opaque.unseal_summary(item.get("encrypted_content") or "")
+    if summary is None:
         raise BadRequest(f"{where}.encrypted_content is not a compaction this server made "
                          "(POST /v1/responses/compact makes them)", param=f"{where}.encrypted_content")
-    return "Summary of the earlier conversation:\n" + sealed["summary"]
+    return "Summary of the earlier conversation:\n" + summary
 
 
 # -- the request --------------------------------------------------------------
