@@ -278,3 +278,15 @@ def test_compaction_item_becomes_a_summary():
     item = {"type": "compaction", "encrypted_content": opaque.seal_summary("We launch Tuesday.")}
     messages = codec.build_messages(None, [], [item])
     assert messages[0].role == "system" and "We launch Tuesday." in messages[0].text
+
+
+def test_tool_call_metadata_rides_in_an_extension_field():
+    signed = {"gemini": {"thoughtSignature": "not base64 at all"}}
+    _, state = run([ToolCall("call_7", "f", "{}", signed), Finish("tool-calls")])
+    (item,) = state.final["output"]
+    assert item[opaque.CALL_METADATA].startswith("sbm1.")
+    (message,) = codec.build_messages(None, [], [item])
+    assert message.parts == (ToolCallPart("call_7", "f", "{}", signed),)
+    with pytest.raises(BadRequest) as caught:
+        codec.build_messages(None, [], [dict(item, **{opaque.CALL_METADATA: "forged"})])
+    assert caught.value.param == f"input[0].{opaque.CALL_METADATA}"

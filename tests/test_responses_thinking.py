@@ -61,3 +61,39 @@ def test_redacted_thinking_round_trips_statelessly():
             {"type": "redacted_thinking", "data": REDACTED_DATA},
             {"type": "tool_use", "id": "toolu_01ClockNoArgs", "name": "get_time", "input": {}},
         ]
+
+
+def test_gemini_thought_signatures_round_trip():
+    """Gemini 3 rejects a replayed function call without its thoughtSignature (the fake enforces it)."""
+    from proxy import create_app
+    from proxy.config import ProviderSettings
+
+    from .fakes import gemini as gemini_fake
+    from .fakes import scripted
+    from .fakes.live import serve
+    from .fakes.upstream import FakeUpstream
+
+    with FakeUpstream(default=gemini_fake.gemini(scripted._gemini_answer, require_signatures=True)) as fake:
+        providers = {"gemini": ProviderSettings(api_key=gemini_fake.KEY, base_url=fake.url,
+                                                key_variable="GEMINI_API_KEY")}
+        app = create_app({"demo_delay": 0, "max_retries": 0, "providers": providers})
+        with serve(app) as base_url:
+            client = OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0, timeout=20)
+            for stream in (False, True):
+                ask = dict(model="gemini/tools", input="Lisbon", tools=[
+                    {**WEATHER, "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+                if stream:
+                    with client.responses.stream(**ask) as events:
+                        first = events.get_final_response()
+                else:
+                    first = client.responses.create(**ask)
+                (call,) = first.output
+                chained = client.responses.create(model="gemini/tools", previous_response_id=first.id, input=[
+                    {"type": "function_call_output", "call_id": call.call_id, "output": "22 degrees"}])
+                assert chained.output_text == "The tool get_weather returned: 22 degrees"
+                model_turn = fake.received[-1].json["contents"][1]
+                assert model_turn["parts"][0]["thoughtSignature"] == "CtwBAdHtim9..."
+                stateless = client.responses.create(model="gemini/tools", input=[
+                    {"role": "user", "content": "Lisbon"}, call.to_dict(),
+                    {"type": "function_call_output", "call_id": call.call_id, "output": "23 degrees"}])
+                assert stateless.output_text == "The tool get_weather returned: 23 degrees"

@@ -280,7 +280,15 @@ def _function_call(item: dict, where: str) -> ToolCallPart:
         raise BadRequest(f"{where}.name must be a non-empty string", param=f"{where}.name")
     if not isinstance(arguments, str):
         raise BadRequest(f"{where}.arguments must be a JSON string", param=f"{where}.arguments")
-    return ToolCallPart(call_id, name, arguments or "{}")
+    packed = item.get(opaque.CALL_METADATA)
+    metadata = None
+    if packed is not None:
+        try:
+            metadata = opaque.unpack(packed)
+        except ValueError:
+            raise BadRequest(f"{where}.{opaque.CALL_METADATA} is not a value this server made; send it back as "
+                             "received, or leave it out", param=f"{where}.{opaque.CALL_METADATA}") from None
+    return ToolCallPart(call_id, name, arguments or "{}", metadata)
 
 
 def _tool_output(output: Any, where: str) -> str:

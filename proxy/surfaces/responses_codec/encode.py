@@ -12,6 +12,10 @@ or content-filter stop: open items closed as incomplete) or `response.failed`
 message item with one `output_text` part, each reasoning block a reasoning
 item with one `reasoning_text` part, each tool call a function_call item.
 
+A tool call's provider_metadata (a Gemini thought signature its call id
+could not carry) rides packed in the function_call item's extension field
+`switchboard:provider_metadata`.
+
 Reasoning deltas are named by the current spec (`response.reasoning.delta`
 / `.done`) unless the deployment picks OpenAI's names
 (`response.reasoning_text.delta` / `.done`); one stream never uses both.
@@ -151,9 +155,12 @@ def reasoning_item(item_id: str, text: str | None, metadata, status: str) -> dic
             "encrypted_content": opaque.encrypted_from_metadata(metadata)}
 
 
-def function_call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict:
-    return {"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments,
+def function_call_item(item_id: str, call_id: str, name: str, arguments: str, status: str, metadata=None) -> dict:
+    item = {"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments,
             "status": status}
+    if metadata:  # e.g. a Gemini thought signature the call id could not carry
+        item[opaque.CALL_METADATA] = opaque.pack(metadata)
+    return item
 
 
 def output_items(result: ChatResult, status: str = "completed") -> list[dict]:
@@ -166,7 +173,8 @@ def output_items(result: ChatResult, status: str = "completed") -> list[dict]:
         elif isinstance(part, ReasoningPart):
             items.append(reasoning_item(new_item_id("reasoning"), part.text, part.provider_metadata, status))
         elif isinstance(part, ToolCallPart):
-            items.append(function_call_item(new_item_id("function_call"), part.id, part.name, part.arguments, status))
+            items.append(function_call_item(new_item_id("function_call"), part.id, part.name, part.arguments, status,
+                                            part.provider_metadata))
     if result.files:
         markdown = "\n".join(f"![{f.media_type}]({f.url})" for f in result.files)
         items.append(message_item(new_item_id("message"), markdown, status))
@@ -370,7 +378,8 @@ def _stream_events(events: Iterator[Event], state: ResponseState, error_event: b
                             delta=item.input)
             yield event("response.function_call_arguments.done", item_id=call[0]["id"], output_index=call[1],
                         arguments=item.input)
-            final = function_call_item(call[0]["id"], item.id, item.name, item.input, "completed")
+            final = function_call_item(call[0]["id"], item.id, item.name, item.input, "completed",
+                                       item.provider_metadata)
             output[call[1]] = final
             yield event("response.output_item.done", output_index=call[1], item=final)
         elif kind == "file":

@@ -10,7 +10,9 @@ string is the canonical packing (proxy/canonical/opaque.py): opaque to
 clients, not secret (it holds the providers' own signatures). A string we
 did not make (another server's encrypted reasoning) is kept as it is under
 the key "responses", so it goes back out unchanged; providers ignore it.
-A compaction summary travels in the same packing, under its own key.
+A tool call's provider_metadata goes in the function_call item's extension
+field `switchboard:provider_metadata`, packed the same way. A compaction
+summary travels in the same packing, under its own key.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from typing import Any, Mapping
 
 from ...canonical.opaque import pack, unpack
 
+__all__ = ["pack", "unpack", "CALL_METADATA", "FOREIGN", "COMPACTION"]
+
+CALL_METADATA = "switchboard:provider_metadata"  # extension field of function_call items
 FOREIGN = "responses"  # provider_metadata key for encrypted content we did not make
 COMPACTION = "switchboard_compaction"
 
