@@ -32,7 +32,7 @@ from ..chat import Chat, Surface
 from ..errors import BadRequest, NotFound, ProxyError
 from ..request_context import require_caller
 from ..store import StoredResponse
-from ..store.base import StoreError
+from ..store.base import MAX_CHAIN, StoreError
 from . import responses_codec as codec
 from .common import error_response, json_response, read_json, switchboard
 from .conversations import StoreUnavailable
@@ -132,8 +132,10 @@ class ResponseTurn:
         if self.cache is None:
             return self.board.store.response_chain(response_id, self.owner)
         chain: list[StoredResponse] = []
+        seen: set[str] = set()
         current: str | None = response_id
-        while current:
+        while current and current not in seen and len(chain) < MAX_CHAIN:
+            seen.add(current)
             stored = self.cache.get(current) or self.board.store.get_response(current, self.owner)
             if stored is None:
                 if not chain:

@@ -79,6 +79,10 @@ def run_one(ws: Server, raw: Any, begin: Callable[..., Any], cache: dict) -> Non
             cache.pop(previous, None)  # a failed continuation forgets what it continued
         ws.send(error_message(error).decode())
         return
+    except Exception:  # a bug: this response fails, the connection stays usable
+        log.exception("starting a WebSocket response failed")
+        ws.send(error_message(ProxyError("internal error while starting the response")).decode())
+        return
     events = (orjson.dumps(event) for event in codec.stream_events(chat.events(), turn.state, error_event=False))
     out = pump(events, chat.request_id)
     try:
