@@ -23,6 +23,7 @@ IO_MODULES = {
     "proxy.providers.openai.provider",
     "proxy.providers.anthropic.provider",
     "proxy.providers.gemini.provider",
+    "proxy.surfaces.socket_json",
     "proxy.surfaces.common",
     "proxy.surfaces.conversations",
     "proxy.surfaces.models",
@@ -30,7 +31,6 @@ IO_MODULES = {
     "proxy.surfaces.responses",
     "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
-    "proxy.surfaces.socket_json",
     "proxy.surfaces.workbench",
 }
 # Packages whose modules are all pure, walked whole.
