@@ -67,6 +67,7 @@ def run_suite(suite: Path, base_url: str, model: str) -> dict:
 MODELS = {"demo": "mock", "openai": "openai-auto", "anthropic": "anthropic-auto", "gemini": "gemini-auto"}
 
 
+@pytest.mark.timeout(600)  # the first one includes `npm ci`
 @pytest.mark.parametrize("target", [DEMO, OPENAI, ANTHROPIC, GEMINI], ids=lambda t: t.id)
 def test_compliance_suite_passes_in_full(suite, target: Target, tmp_path):
     with target.start(None) as (settings, _fake):
