@@ -57,3 +57,14 @@ def test_max_tokens_cuts_a_demo_answer_with_length(client):
     choice = ask(client, messages=[{"role": "user", "content": "Tell me everything"}], max_tokens=1)
     assert choice["finish_reason"] == "length"
     assert choice["message"]["content"] and "Tell me everything" not in choice["message"]["content"]
+
+
+def test_mock_accepts_any_schema_a_client_sends(client):
+    from .test_fuzz import BAD_SCHEMAS
+
+    for schema in [*BAD_SCHEMAS, {"enum": 5}, {"type": "object", "properties": {"a": {"enum": []}}},
+                   {"type": "object", "properties": {"a": {"type": "array", "items": [1]}}}, {"properties": {"x": 1}}]:
+        tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+        response = client.post("/v1/chat/completions", json={
+            "model": "mock", "messages": [{"role": "user", "content": "x"}], "tools": [tool]})
+        assert response.status_code in (200, 400), (schema, response.get_data(as_text=True))

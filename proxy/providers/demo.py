@@ -180,22 +180,27 @@ def _trailing_tool_results(request: ChatRequest) -> list[ToolResultPart]:
 
 
 def sample_arguments(tool: Tool, text: str) -> dict:
-    """A JSON object for the tool's declared parameters, filled from `text`."""
-    return _sample(tool.parameters, text) if tool.parameters.get("properties") else {}
+    """A JSON object for the tool's declared parameters, filled from `text`.
+    Any schema a client sends is accepted: what is malformed is skipped."""
+    properties = tool.parameters.get("properties") if isinstance(tool.parameters, dict) else None
+    return _sample(tool.parameters, text, 0) if isinstance(properties, dict) and properties else {}
 
 
-def _sample(schema: object, text: str) -> object:
-    if not isinstance(schema, dict):
+def _sample(schema: object, text: str, depth: int) -> object:
+    if not isinstance(schema, dict) or depth > 16:
         return text
-    if schema.get("enum"):
-        return schema["enum"][0]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
-    if kind == "object" or "properties" in schema:
-        return {name: _sample(sub, text) for name, sub in (schema.get("properties") or {}).items()}
+    properties = schema.get("properties")
+    if kind == "object" or isinstance(properties, dict):
+        return {str(name): _sample(sub, text, depth + 1)
+                for name, sub in (properties if isinstance(properties, dict) else {}).items()}
     if kind == "array":
-        return [_sample(schema.get("items"), text)]
+        return [_sample(schema.get("items"), text, depth + 1)]
     if kind in ("integer", "number"):
         return len(text.split())
     if kind == "boolean":
