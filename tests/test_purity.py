@@ -35,6 +35,8 @@ IO_MODULES = {
     "proxy.surfaces.coze_routes",
     "proxy.surfaces.models",
     "proxy.surfaces.openai_chat",
+    "proxy.surfaces.responses",
+    "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
     "proxy.surfaces.workbench",
 }
