@@ -49,6 +49,7 @@ ENVIRONMENT = {
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "resume_grace_seconds": ("SWITCHBOARD_RESUME_GRACE_SECONDS", float),
 }
 
 
@@ -77,6 +78,9 @@ class Settings:
     # Image URLs a provider must download itself (Gemini) may point at this
     # server's own network: refused unless deliberately allowed.
     fetch_private_urls: bool = False
+    # how long a UI chat reply keeps running after its client left with nobody
+    # resuming it (0: a departed client stops the upstream at once)
+    resume_grace_seconds: float = 0.0
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

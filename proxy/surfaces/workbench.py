@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import ProxyError
 from ..providers import demo_images
 from ..streaming import guard, sse_response
-from . import conversations
+from . import conversations, ui_chat_codec
 from . import workbench_codec as codec
 from .common import error_response, json_response, read_json, server_url, switchboard
 
@@ -57,6 +57,11 @@ def index() -> Response:
 def chat() -> Response:
     board = switchboard()
     body = read_json()
+    if ui_chat_codec.is_ui_request(body) or request.args.get("protocol") == "text":
+        # useChat's default endpoint is this one: its bodies get the UI message stream
+        from . import ui_chat
+
+        return ui_chat.serve(body)
     chat_request = codec.decode_request(body, board.settings.default_model, server_url())
     turn = conversations.turn_for(body, chat_request)  # optional conversation_id: save the turn
     stream = board.router.open(chat_request)

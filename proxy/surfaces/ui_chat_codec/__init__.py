@@ -10,10 +10,10 @@ Pure: imports neither flask nor requests.
 from .decode import Overrides, decode_overrides, decode_request, is_ui_request
 from .encode import HEADERS, TEXT_HEADERS, chunks, encode_stream, error_body, error_chunk, frame
 from .message import MessageBuilder
-from .text import encode_text
+from .text import encode_text, text_of
 
 __all__ = [
     "Overrides", "decode_overrides", "decode_request", "is_ui_request",
     "HEADERS", "TEXT_HEADERS", "chunks", "encode_stream", "error_body", "error_chunk", "frame",
-    "MessageBuilder", "encode_text",
+    "MessageBuilder", "encode_text", "text_of",
 ]

@@ -1,6 +1,7 @@
-"""Canonical events -> the plain text stream of `TextStreamChatTransport`.
+"""UI message chunks -> the plain text stream of `TextStreamChatTransport`.
 
-    guarded events -> encode_text -> UTF-8 text chunks (Content-Type: text/plain)
+    chunks(...) -> text_of(chunk) -> UTF-8 text pieces (Content-Type: text/plain)
+    guarded events -> encode_text -> the same, in one call
 
 The text protocol carries text only: no reasoning, tools or data, and no
 error channel. A failure after the first byte is therefore written into the
@@ -13,19 +14,20 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from ...canonical import Event
-from ...errors import UpstreamError
-from .encode import error_text
+from .encode import chunks
 
 
-def encode_text(events: Iterable[Event]) -> Iterator[bytes]:
-    for event in events:
-        kind = event.type
-        if kind == "text-delta":
-            if event.delta:
-                yield event.delta.encode()
-        elif kind == "finish":
-            return
-        elif kind == "error":
-            yield f"\n\n[Error: {error_text(event.error)}]".encode()
-            return
-    yield f"\n\n[Error: {error_text(UpstreamError('the upstream stream ended before it finished', code='stream_incomplete'))}]".encode()
+def text_of(chunk: dict) -> bytes | None:
+    kind = chunk["type"]
+    if kind == "text-delta":
+        return chunk["delta"].encode()
+    if kind == "error":
+        return f"\n\n[Error: {chunk['errorText']}]".encode()
+    return None
+
+
+def encode_text(events: Iterable[Event], message_id: str = "text") -> Iterator[bytes]:
+    for chunk in chunks(events, message_id):
+        piece = text_of(chunk)
+        if piece:
+            yield piece
