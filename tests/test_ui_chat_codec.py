@@ -209,7 +209,8 @@ def test_builder_assembles_what_the_client_assembles():
     assert message == {"id": "m1", "role": "assistant", "metadata": {
         "model": "mock", "preset": None, "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}},
         "parts": [{"type": "step-start"},
-                  {"type": "reasoning", "text": "hm", "state": "done", "providerMetadata": {"anthropic": {"signature": "s"}}},
+                  {"type": "reasoning", "id": "r0", "text": "hm", "state": "done",
+                   "providerMetadata": {"anthropic": {"signature": "s"}}},
                   {"type": "text", "text": "Hi", "state": "done"},
                   {"type": "dynamic-tool", "toolName": "w", "toolCallId": "c1", "state": "input-available", "input": {}},
                   {"type": "data-plan", "id": "plan", "data": {"currentTaskId": "a",

@@ -44,6 +44,8 @@ class MessageBuilder:
             self.parts.append({"type": "step-start"})
         elif kind in ("text-start", "reasoning-start"):
             part = {"type": kind.split("-")[0], "text": "", "state": "streaming"}
+            if kind == "reasoning-start":
+                part["id"] = chunk["id"]  # the client keeps reasoning ids (not text ids)
             if chunk.get("providerMetadata"):
                 part["providerMetadata"] = chunk["providerMetadata"]
             self._open[kind.split("-")[0] + chunk["id"]] = part
