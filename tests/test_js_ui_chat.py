@@ -75,7 +75,8 @@ def test_transport_and_read_ui_message_stream(live):
 
 def test_chat_reasoning_before_text(live):
     target = live.target
-    outcome = run({"mode": "chat", "api": f"{live.base_url}/api/ai/chat/block-2", "text": "owls",
+    block = f"thinking-{target.id}"  # the targets' apps share one database
+    outcome = run({"mode": "chat", "api": f"{live.base_url}/api/ai/chat/{block}", "text": "owls",
                    "body": {"model": target.reasoning_model}})
     assert outcome["status"] == "ready" and outcome["errors"] == [], outcome
     message = assistant(outcome)
@@ -84,7 +85,7 @@ def test_chat_reasoning_before_text(live):
     assert texts(message, "reasoning") == target.expected_reasoning
     assert outcome["finishes"][-1] == {"finishReason": "stop", "isError": False, "isAbort": False}
     # the server kept the same message, reasoning metadata (signatures) included
-    stored = requests.get(f"{live.base_url}/api/ai/conversations/block-2", timeout=10).json()["messages"]
+    stored = requests.get(f"{live.base_url}/api/ai/conversations/{block}", timeout=10).json()["messages"]
     assert stored == outcome["messages"]
 
 
