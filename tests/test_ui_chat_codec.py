@@ -236,3 +236,12 @@ def test_codec_is_pure():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=pathlib.Path(__file__).parent.parent, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_regenerate_drops_a_trailing_reply():
+    messages = [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "hi"}]},
+                {"id": "a", "role": "assistant", "parts": [{"type": "text", "text": "old"}]}]
+    request = codec.decode_request({"trigger": "regenerate-message", "messageId": "a", "messages": messages}, {}, Context())
+    assert [m.role for m in request.messages] == ["user"]
+    request = codec.decode_request({"trigger": "submit-message", "messages": messages}, {}, Context())
+    assert [m.role for m in request.messages] == ["user", "assistant"]

@@ -181,7 +181,7 @@ def serve(body: Any, block_id: str | None = None) -> Response:
         default_preset=default_preset(board.settings))
     apply(chat_request, resolved, overrides)
 
-    raw_messages = [m for m in body["messages"] if isinstance(m, dict)]
+    raw_messages = [m for m in codec.decode.history_of(body) if isinstance(m, dict)]
     last = raw_messages[-1] if raw_messages else {}
     chat_id = body.get("id") if isinstance(body.get("id"), str) and body.get("id") else None
     # A submit after the client answered a tool continues the same assistant message.

@@ -117,7 +117,7 @@ def decode_request(body: Any, headers: Mapping[str, str], context: Any) -> ChatR
         raise BadRequest("'messages' is required: a non-empty array of UIMessages {id, role, parts}",
                          param="messages")
     overrides = decode_overrides(body, headers)
-    messages = decode_messages(raw)
+    messages = decode_messages(history_of(body))
     if overrides.system:
         messages.insert(0, Message("system", (TextPart(overrides.system),)))
     tools = decode_tools(body.get("tools"))
@@ -131,6 +131,16 @@ def decode_request(body: Any, headers: Mapping[str, str], context: Any) -> ChatR
         max_tokens=overrides.max_tokens,
         server_url=getattr(context, "server_url", None),
     )
+
+
+def history_of(body: dict) -> list:
+    """The messages to answer. `useChat` drops the reply it regenerates
+    itself; a body that still ends with it (a hand-made request) loses it here."""
+    raw = body["messages"]
+    if body.get("trigger") == "regenerate-message" and len(raw) > 1 and isinstance(raw[-1], dict) \
+            and raw[-1].get("role") == "assistant":
+        return raw[:-1]
+    return raw
 
 
 def decode_messages(raw: list) -> list[Message]:
