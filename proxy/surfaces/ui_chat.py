@@ -27,18 +27,22 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
+from .. import chat as chat_runner
 from .. import sse
+from ..chat import DepartureWatch, FirstEvent, Surface
 from ..errors import BadRequest, ProxyError
+from ..request_context import require_caller
 from ..store import StoreError
-from ..streaming import guard, relay, sse_response
+from ..streaming import Body, pump, relay, sse_response
 from . import ui_chat_codec as codec
-from .common import error_response, json_response, read_json, server_url, switchboard
+from .common import error_response, json_response, read_json, switchboard
 from .ui_chat_codec import presets as preset_config
 from .ui_chat_resume import open_hub
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("ui_chat", __name__)
+SURFACE = Surface("ui_chat", codec.decode_request, codec.error_body, prefixes=("/api/ai/",))
 
 BLOCK = "block"
 SETTINGS = ("settings", "global")
@@ -57,21 +61,11 @@ def handle_store_error(error: StoreError) -> Response:
                           codec.error_body)
 
 
-def owner() -> str:
-    """The store owner of this request: the runner's caller when it set one,
-    else the key digest the conversation endpoints use."""
-    caller = getattr(g, "caller", None)
-    if caller is not None and getattr(caller, "owner", None) is not None:
-        return caller.owner
-    from .conversations import caller_owner
-
-    return caller_owner(switchboard().settings)
-
-
 @blueprint.before_request
 def authenticate() -> None:
+    """Everything here serves model output or stored data: a caller is required."""
     if request.method != "OPTIONS":
-        g.ui_owner = owner()
+        g.ui_owner = require_caller().owner
 
 
 def hub():
@@ -121,65 +115,55 @@ def require_map(value: Any, what: str) -> dict:
 # --------------------------------------------------------------------------
 
 
-@dataclass(slots=True, frozen=True)
-class DecodeContext:
-    default_model: str
-    server_url: str | None
-
-
 class Departure:
-    """What relay() cancels when the response ends: at once without a grace
+    """What the response cancels when it ends: at once without a grace
     period; with one, only after nobody has read the reply for that long."""
 
-    def __init__(self, stream, grace: float) -> None:
-        self.stream = stream
+    def __init__(self, chat, grace: float) -> None:
+        self.chat = chat
         self.grace = grace
         self.recording = None
         self.finished = False
-        self.cancelled = False
+        self.leaving = False
 
     def cancel(self) -> None:
-        if self.finished:
+        # called by the relay and by the body's close: once is enough
+        if self.finished or self.leaving:
             return
+        self.leaving = True
         if self.grace <= 0 or self.recording is None:
-            self._stop()
+            self.chat.cancel()
             return
         left = time.time()
 
         def watch() -> None:
             while not self.finished:
                 if time.time() - max(left, self.recording.last_read()) > self.grace:
-                    self._stop()
+                    self.chat.cancel()
                     return
                 time.sleep(min(0.5, self.grace))
 
         threading.Thread(target=watch, daemon=True).start()
 
-    def _stop(self) -> None:
-        self.cancelled = True
-        self.stream.cancel()
-
 
 @blueprint.post("/api/ai/chat/<block_id>")
 def block_chat(block_id: str) -> Response:
-    return serve(read_json(), block_id=block_id)
+    return serve(block_id=block_id)
 
 
-def serve(body: Any, block_id: str | None = None) -> Response:
+def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Response:
     """Answer a useChat body (also for POST /api/chat, where `block_id` is None
-    and the chat id is the conversation's name)."""
-    board = switchboard()
-    who = owner()
-    headers = request.headers
-    chat_request = codec.decode_request(body, headers, DecodeContext(board.settings.default_model, server_url()))
-    overrides = codec.decode_overrides(body, headers)
+    and the chat id names the stored conversation)."""
+    chat = chat_runner.start(SURFACE, body)
+    board, who, body = chat.board, chat.caller.owner, chat.body
+    overrides = codec.decode_overrides(body, chat.headers)
     resolved = preset_config.resolve(
         available_presets(board), board.settings.default_model, overrides,
         query=request.args.get("preset"),
         block=board.store.get_meta(who, BLOCK, block_id) if block_id is not None else None,
         settings=current_settings(who),
         default_preset=default_preset(board.settings))
-    apply(chat_request, resolved, overrides)
+    apply(chat.request, resolved, overrides)
 
     raw_messages = [m for m in codec.decode.history_of(body) if isinstance(m, dict)]
     last = raw_messages[-1] if raw_messages else {}
@@ -193,21 +177,15 @@ def serve(body: Any, block_id: str | None = None) -> Response:
     chat_key = block_id if block_id is not None else chat_id
     text_protocol = request.args.get("protocol") == "text"
     names = resume_names(who, block_id, chat_id) if not text_protocol else []
-
-    stream = board.router.open(chat_request)  # errors before the stream: JSON with their status
-    from .workbench import _recent_streams
-
-    _recent_streams(board).append(stream)  # /health counts streams still holding their upstream
-    departure = Departure(stream, grace_seconds(board.settings))
-    client_tools = [tool.name for tool in chat_request.tools]
+    departure = Departure(chat, grace_seconds(board.settings))
+    client_tools = [tool.name for tool in chat.request.tools]
     store = board.store
-    # registered before the response starts: a resume right after the POST finds it
-    recording = hub().open(names) if names else None
-    departure.recording = recording
+    first = FirstEvent()
 
-    def produce():
+    def produce(events):
+        recording = departure.recording
         try:
-            for chunk in codec.chunks(guard(stream), message_id, resolved.metadata(), client_tools):
+            for chunk in codec.chunks(events, message_id, resolved.metadata(), client_tools):
                 builder.add(chunk)
                 data = codec.text_of(chunk) if text_protocol else codec.frame(chunk)
                 if data:
@@ -223,14 +201,38 @@ def serve(body: Any, block_id: str | None = None) -> Response:
             if recording is not None:
                 recording.close()
             if chat_key is not None:
+                failure = getattr(first, "_failure", None)
+                if failure is not None:  # answered with its status before any content
+                    builder.error = codec.encode.error_text(failure)
                 finished = builder.finish_reason is not None and builder.error is None
-                status = None if finished else ("aborted" if departure.cancelled else "failed")
+                status = None if finished else ("aborted" if chat.cancelled else "failed")
                 save_exchange(store, who, chat_key, history, builder.message(status))
 
-    if text_protocol:
-        return Response(relay(produce(), departure, board.settings.total_timeout), mimetype="text/plain",
-                        headers=codec.TEXT_HEADERS, direct_passthrough=True)
-    return sse_response(produce(), departure, board.settings.heartbeat_seconds, headers=codec.HEADERS)
+    return respond(chat, first, departure, produce, names, text_protocol)
+
+
+def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[str], text_protocol: bool) -> Response:
+    """The runner's stream_response, with the reply recorded for resuming,
+    the grace period on departure, and the text protocol's plain body."""
+    settings = chat.board.settings
+    with DepartureWatch(chat):
+        chat.open()  # errors before the stream: JSON with their status
+        # registered before the response starts: a resume right after the POST finds it
+        departure.recording = hub().open(names) if names else None
+        frames = produce(first.watch(chat.events()))
+        if text_protocol:
+            # no heartbeats: they would be text; the total timeout bounds a silent upstream
+            body = Body(relay(pump(frames, chat.request_id), departure, settings.total_timeout), departure)
+            response = Response(body, mimetype="text/plain", headers=codec.TEXT_HEADERS, direct_passthrough=True)
+        else:
+            response = sse_response(frames, departure, settings.heartbeat_seconds, headers=codec.HEADERS,
+                                    request_id=chat.request_id)
+        failure = first.wait(settings.heartbeat_seconds)
+        if failure is not None:
+            response.response.close()
+            raise failure
+    response.headers.update(chat.response_headers)
+    return response
 
 
 def apply(chat_request, resolved, overrides) -> None:
