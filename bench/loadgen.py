@@ -29,6 +29,7 @@ import time
 from urllib.parse import urlsplit
 
 CONTENT_MARK = b'"content":"'
+UI_TEXT = b'"type":"text-delta"'  # the AI SDK UI message stream's first text
 EMPTY_CONTENT = b'"content":""'
 ANTHROPIC_TEXT = b'"type":"text_delta"'
 
@@ -155,10 +156,10 @@ class Stream(asyncio.Protocol):
                 continue  # heartbeat comment
             result.events += 1
             if result.ttft is None and (
-                (CONTENT_MARK in event and EMPTY_CONTENT not in event) or ANTHROPIC_TEXT in event
+                (CONTENT_MARK in event and EMPTY_CONTENT not in event) or ANTHROPIC_TEXT in event or UI_TEXT in event
             ):
                 result.ttft = time.perf_counter() - self.started
-            if event.startswith(b'data: {"error"') or event.startswith(b"event: error"):
+            if event.startswith((b'data: {"error"', b"event: error", b'data: {"type":"error"')):
                 result.error = result.error or "in-band error event"
             if event == b"data: [DONE]" or event.startswith(b"event: message_stop"):
                 self.terminated = True
@@ -215,6 +216,9 @@ class Load:
             return {"model": self.args.model, "max_tokens": 256, "messages": messages, "stream": True}
         if self.args.format == "workbench":
             return {"model": self.args.model, "messages": messages}
+        if self.args.format == "ui":  # what useChat's DefaultChatTransport posts
+            return {"id": "bench", "trigger": "submit-message", "model": self.args.model,
+                    "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Say something."}]}]}
         return {"model": self.args.model, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
 
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark load generator")
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", default="openai/bench-model")
-    parser.add_argument("--format", choices=("openai", "anthropic", "workbench"), default="openai")
+    parser.add_argument("--format", choices=("openai", "anthropic", "workbench", "ui"), default="openai")
     parser.add_argument("-c", "--concurrency", type=int, default=1)
     parser.add_argument("-n", "--requests", type=int, default=100)
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which the slots start")

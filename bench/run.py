@@ -16,6 +16,7 @@ seconds and only checks that the harness works):
     c  1,000 concurrent streams paced at 200 ms a chunk: added TTFT p99, errors
     d  2,000 open streams on one worker, slow pacing: RSS per open stream
     e  Anthropic upstream answered to an OpenAI client (translation) vs passthrough
+    f  the AI SDK UI message stream (useChat) vs Chat Completions, same upstream: worker CPU per event
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .processes import ROOT, FakeUpstream, Gunicorn, RssSampler, run_load
 
 OPENAI_PATH = "/v1/chat/completions"
 ANTHROPIC_PATH = "/v1/messages"
+UI_PATH = "/api/ai/chat/bench"
 PASSTHROUGH_MODEL = "openai/bench-model"
 TRANSLATING_MODEL = "anthropic/bench-model"
 
@@ -53,6 +55,8 @@ SCENARIOS = {
               requests=2000, ramp=4.0, smoke=dict(chunks=3, ttft=0.05, pace=0.1, concurrency=20, requests=20, ramp=0.1)),
     "e": dict(title="translating (Anthropic upstream, OpenAI client) vs passthrough, c=50", chunks=20, ttft=0, pace=0,
               concurrency=50, requests=5000, smoke=dict(concurrency=4, requests=20)),
+    "f": dict(title="UI message stream (useChat) vs Chat Completions, c=20", chunks=20, ttft=0, pace=0,
+              concurrency=20, requests=1000, smoke=dict(concurrency=4, requests=20)),
 }
 
 TARGETS = {
@@ -65,6 +69,7 @@ TARGETS = {
     "d_errors": 0,
     "d_rss_per_stream_kb": 64,
     "e_translation_cost": 0.20,
+    "f_cpu_per_event_vs_chat": 1.25,
 }
 
 
@@ -202,10 +207,14 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             if name == "d":
                 continue
             fake.configure(chunks=spec["chunks"], ttft=spec["ttft"], pace=spec["pace"])
-            if name == "e":
-                # Passthrough right before, so both halves of (e) share conditions.
-                one["e_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
-                log(f"1 worker  e (passthrough): {brief(one['e_passthrough'])}")
+            if name in ("e", "f"):
+                # Passthrough right before, so both halves share conditions.
+                one[f"{name}_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name} (passthrough): {brief(one[f'{name}_passthrough'])}")
+            if name == "f":
+                one[name] = through(server, base + UI_PATH, spec, fmt="ui", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name}: {brief(one[name])}")
+                continue
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
             log(f"1 worker  {name}: {brief(one[name])}")
@@ -242,8 +251,8 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
         entry = {"spec": spec, "direct": direct[name], "switchboard_1_worker": one[name]}
         if name in two:
             entry["switchboard_2_workers"] = two[name]
-        if name == "e":
-            entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
+        if name in ("e", "f"):
+            entry["switchboard_1_worker_passthrough"] = one[f"{name}_passthrough"]
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
@@ -299,6 +308,12 @@ def figures(scenarios: dict) -> dict:
         passthrough = e["switchboard_1_worker_passthrough"]["streams_per_s"]
         check("e_translation_cost", round(1 - translating / passthrough, 3) if passthrough else None,
               lambda v: v <= TARGETS["e_translation_cost"])
+    if "f" in scenarios and "switchboard_1_worker_passthrough" in scenarios["f"]:
+        f = scenarios["f"]
+        ui = f["switchboard_1_worker"]["server"]["cpu_us_per_event"]
+        chat = f["switchboard_1_worker_passthrough"]["server"]["cpu_us_per_event"]
+        check("f_cpu_per_event_vs_chat", round(ui / chat, 3) if ui and chat else None,
+              lambda v: v <= TARGETS["f_cpu_per_event_vs_chat"])
     return found
 
 
@@ -357,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark (see bench/run.py)")
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the harness in seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--only", default="abcde", help="scenario letters to run, e.g. 'ab'")
+    parser.add_argument("--only", default="abcdef", help="scenario letters to run, e.g. 'ab'")
     args = parser.parse_args(argv)
     results = run(args.smoke, args.out, args.only)
     print(markdown(results))
