@@ -216,9 +216,12 @@ class Load:
             return {"model": self.args.model, "max_tokens": 256, "messages": messages, "stream": True}
         if self.args.format == "workbench":
             return {"model": self.args.model, "messages": messages}
-        if self.args.format == "ui":  # what useChat's DefaultChatTransport posts
-            return {"id": "bench", "trigger": "submit-message", "model": self.args.model,
+        if self.args.format in ("ui", "ui-unsaved"):  # what useChat's DefaultChatTransport posts
+            body = {"id": "bench", "trigger": "submit-message", "model": self.args.model,
                     "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Say something."}]}]}
+            if self.args.format == "ui-unsaved":
+                del body["id"]  # on /api/chat: no chat to store or resume, the protocol alone
+            return body
         return {"model": self.args.model, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
 
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark load generator")
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", default="openai/bench-model")
-    parser.add_argument("--format", choices=("openai", "anthropic", "workbench", "ui"), default="openai")
+    parser.add_argument("--format", choices=("openai", "anthropic", "workbench", "ui", "ui-unsaved"), default="openai")
     parser.add_argument("-c", "--concurrency", type=int, default=1)
     parser.add_argument("-n", "--requests", type=int, default=100)
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which the slots start")

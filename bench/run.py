@@ -214,6 +214,8 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             if name == "f":
                 one[name] = through(server, base + UI_PATH, spec, fmt="ui", model=PASSTHROUGH_MODEL)
                 log(f"1 worker  {name}: {brief(one[name])}")
+                one["f_unsaved"] = through(server, base + "/api/chat", spec, fmt="ui-unsaved", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name} (unsaved): {brief(one['f_unsaved'])}")
                 continue
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
@@ -253,6 +255,8 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             entry["switchboard_2_workers"] = two[name]
         if name in ("e", "f"):
             entry["switchboard_1_worker_passthrough"] = one[f"{name}_passthrough"]
+        if name == "f":
+            entry["switchboard_1_worker_unsaved"] = one["f_unsaved"]
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
@@ -314,6 +318,11 @@ def figures(scenarios: dict) -> dict:
         chat = f["switchboard_1_worker_passthrough"]["server"]["cpu_us_per_event"]
         check("f_cpu_per_event_vs_chat", round(ui / chat, 3) if ui and chat else None,
               lambda v: v <= TARGETS["f_cpu_per_event_vs_chat"])
+        if "switchboard_1_worker_unsaved" in f:
+            # the protocol alone: no conversation write, no resume recording
+            unsaved = f["switchboard_1_worker_unsaved"]["server"]["cpu_us_per_event"]
+            found["f_unsaved_cpu_per_event_vs_chat"] = {
+                "value": round(unsaved / chat, 3) if unsaved and chat else None, "target": None, "met": None}
     return found
 
 
@@ -345,6 +354,7 @@ def markdown(results: dict) -> str:
     for name, entry in results["scenarios"].items():
         for label, key in (("direct", "direct"), ("Switchboard, 1 worker", "switchboard_1_worker"),
                            ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
+                           ("Switchboard, 1 worker, nothing stored", "switchboard_1_worker_unsaved"),
                            ("Switchboard, 2 workers", "switchboard_2_workers")):
             if key not in entry:
                 continue
