@@ -160,8 +160,8 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
     resolved = preset_config.resolve(
         available_presets(board), board.settings.default_model, overrides,
         query=request.args.get("preset"),
-        block=board.store.get_meta(who, BLOCK, block_id) if block_id is not None else None,
-        settings=current_settings(who),
+        block=(lambda: board.store.get_meta(who, BLOCK, block_id)) if block_id is not None else None,
+        settings=lambda: current_settings(who),
         default_preset=default_preset(board.settings))
     apply(chat.request, resolved, overrides)
 
@@ -184,10 +184,13 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
 
     def produce(events):
         recording = departure.recording
+        add = builder.add if chat_key is not None else None  # nothing to store: no message to build
+        encode = codec.text_of if text_protocol else codec.frame
         try:
             for chunk in codec.chunks(events, message_id, resolved.metadata(), client_tools):
-                builder.add(chunk)
-                data = codec.text_of(chunk) if text_protocol else codec.frame(chunk)
+                if add is not None:
+                    add(chunk)
+                data = encode(chunk)
                 if data:
                     if recording is not None:
                         recording.append(data)

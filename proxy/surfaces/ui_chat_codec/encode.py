@@ -120,12 +120,14 @@ def chunks(events: Iterable[Event], message_id: str, metadata: dict | None = Non
 
     for event in events:
         kind = event.type
-        if kind == "text-delta" or kind == "reasoning-delta":
-            block = kind.split("-")[0]
-            if (block, event.id) not in open_blocks:
+        if kind == "text-delta" or kind == "reasoning-delta":  # the hot path: most events are deltas
+            block = "text" if kind == "text-delta" else "reasoning"
+            ui_id = open_blocks.get((block, event.id))
+            if ui_id is None:
                 yield from open_block(block, event.id)
+                ui_id = open_blocks[(block, event.id)]
             if event.delta:
-                yield {"type": f"{block}-delta", "id": open_blocks[(block, event.id)], "delta": event.delta}
+                yield {"type": kind, "id": ui_id, "delta": event.delta}
         elif kind == "text-start":
             if ("text", event.id) not in open_blocks:
                 yield from open_block("text", event.id)

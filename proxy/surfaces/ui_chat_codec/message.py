@@ -37,7 +37,9 @@ class MessageBuilder:
 
     def add(self, chunk: dict) -> None:
         kind = chunk["type"]
-        if kind == "start":
+        if kind == "text-delta":  # the hot path
+            self._open["text" + chunk["id"]]["text"] += chunk["delta"]
+        elif kind == "start":
             self.id = chunk.get("messageId") or self.id
             self._merge(chunk.get("messageMetadata"))
         elif kind == "start-step":

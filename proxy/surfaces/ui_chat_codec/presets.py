@@ -13,7 +13,7 @@ Pure: imports neither flask nor requests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ...errors import BadRequest
 from .decode import Overrides
@@ -48,15 +48,26 @@ def preset_fields(preset: Any) -> dict:
     return values
 
 
+MapOrReader = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
+
+
 def resolve(presets: Mapping[str, Any], default_model: str, overrides: Overrides, *, query: str | None = None,
-            block: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
+            block: MapOrReader = None, settings: MapOrReader = None,
             default_preset: str | None = None) -> Resolved:
-    levels = (("query", query, "the preset query parameter"),
-              ("block", (block or {}).get(PRESET_KEY), f"the block's {PRESET_KEY}"),
-              ("settings", (settings or {}).get(PRESET_KEY), f"the global setting {PRESET_KEY}"),
-              ("default_preset", default_preset, "default_preset in the configuration"))
+    """`block` and `settings` may be functions that read them: a level is
+    only read when the levels above it named no preset."""
+
+    def named(source: MapOrReader):
+        found = source() if callable(source) else source
+        return (found or {}).get(PRESET_KEY)
+
+    levels = (("query", lambda: query, "the preset query parameter"),
+              ("block", lambda: named(block), f"the block's {PRESET_KEY}"),
+              ("settings", lambda: named(settings), f"the global setting {PRESET_KEY}"),
+              ("default_preset", lambda: default_preset, "default_preset in the configuration"))
     name, source = None, "default_model"
-    for level, value, where in levels:
+    for level, read, where in levels:
+        value = read()
         if value in (None, ""):
             continue
         if not isinstance(value, str) or value not in presets:
