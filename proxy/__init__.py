@@ -55,8 +55,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     settings = Settings.load(config)
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    board = Switchboard(settings, Router(settings))
-    board.store = open_store(settings, app.instance_path)
+    store = open_store(settings, app.instance_path)
+    board = Switchboard(settings, Router(settings, store=store))
+    board.store = store
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
     app.extensions["switchboard"] = board
