@@ -29,6 +29,7 @@ IO_MODULES = {
     "proxy.surfaces.models",
     "proxy.surfaces.openai_chat",
     "proxy.surfaces.socket_chat",
+    "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",
 }
 # Packages whose modules are all pure, walked whole.

@@ -195,3 +195,79 @@ def test_a_departed_client_stops_the_upstream_without_grace(tmp_path):
             time.sleep(0.1)
         assert stored[-1]["metadata"]["status"] == "aborted"
         assert requests.get(f"{base}/api/ai/chat/gone/stream", timeout=5).status_code == 204
+
+
+# -- hostile input ----------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12))
+value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                     max_leaves=8)
+short_text = st.text(max_size=12)
+text_part = st.fixed_dictionaries({
+    "type": st.sampled_from(["text", "reasoning", "step-start", "data-x", "source-url"]),
+    "text": st.one_of(short_text, short_text, value)}, optional={"providerMetadata": value})
+file_part = st.fixed_dictionaries({
+    "type": st.just("file"), "mediaType": st.sampled_from(["image/png", "text/plain", "x", 5]),
+    "url": st.sampled_from(["data:image/png;base64,iVBORw0KGgo=", "data:text/plain;base64,aGk=",
+                            "data:text/plain;base64,@@", "https://example.com/a.png", "javascript:x", "", 7])})
+tool_part = st.fixed_dictionaries({
+    "type": st.sampled_from(["tool-get_weather", "dynamic-tool", "tool-"]),
+    "toolCallId": st.one_of(short_text, value), "toolName": st.one_of(short_text, value),
+    "state": st.sampled_from(["output-available", "output-error", "output-denied", "input-available", None]),
+    "input": value, "output": value, "errorText": value}, optional={"callProviderMetadata": value})
+structured_part = st.one_of(text_part, file_part, tool_part)
+part = st.one_of(value, structured_part)
+message = st.one_of(value, st.fixed_dictionaries({
+    "id": st.one_of(short_text, value), "role": st.sampled_from(["user", "assistant", "system", "tool", 5]),
+    "parts": st.one_of(st.lists(part, max_size=4), value)}))
+USER = {"id": "u-last", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+plausible = st.fixed_dictionaries({"id": st.text(min_size=1, max_size=6),
+                                   "role": st.sampled_from(["user", "assistant", "system"]),
+                                   "parts": st.lists(structured_part, max_size=4)})
+# mostly a history ending in a valid user message, so that many bodies reach the stream
+history = st.one_of(st.lists(plausible, max_size=3).map(lambda messages: [*messages, USER]),
+                    st.lists(plausible, max_size=3).map(lambda messages: [*messages, USER]),
+                    st.lists(message, max_size=3).map(lambda messages: [*messages, USER]),
+                    st.lists(message, min_size=1, max_size=4), value)
+body = st.one_of(value, st.fixed_dictionaries(
+    {"messages": history},
+    optional={"id": value, "trigger": st.sampled_from(["submit-message", "regenerate-message", "x", None]),
+              "model": st.sampled_from(["mock", "tool-demo", "agent-demo", "error-demo", "nope", 5, None]),
+              "options": st.one_of(st.fixed_dictionaries({}, optional={
+                  "temperature": st.floats(0, 2), "maxTokens": st.integers(1, 99), "system": short_text,
+                  "model": st.sampled_from(["mock", "agent-demo"])}), value),
+              "temperature": st.one_of(st.floats(0, 2), value), "maxTokens": st.one_of(st.integers(1, 99), value),
+              "tools": st.one_of(st.just([{"name": "get_weather", "parameters": {"type": "object"}}]), value),
+              "messageId": value}))
+
+
+@hypothesis_settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(payload=body, preset=st.sampled_from([None, "quick", "nope", ""]), text=st.booleans())
+def test_hostile_bodies_get_4xx_or_a_terminated_stream(tmp_path_factory, payload, preset, text):
+    app = fuzz_app(tmp_path_factory)
+    query = "&".join(q for q in (f"preset={preset}" if preset is not None else "", "protocol=text" if text else "") if q)
+    response = app.test_client().post(f"/api/ai/chat/fuzz?{query}", json=payload)
+    assert response.status_code < 500, response.get_data(as_text=True)
+    data = response.get_data(as_text=True)
+    if response.status_code != 200:
+        assert set(response.get_json()["error"]) >= {"message", "code"}
+    elif not text:
+        chunks = [json.loads(line[6:]) for line in data.split("\n") if line.startswith("data: {")]
+        assert chunks[-1]["type"] in ("finish", "error") and data.endswith("data: [DONE]\n\n")
+
+
+_FUZZ_APPS: dict = {}
+
+
+def fuzz_app(factory):
+    if "app" not in _FUZZ_APPS:
+        path = factory.mktemp("fuzz")
+        (path / "c.yaml").write_text(yaml.safe_dump({"presets": {"quick": {"model": "mock", "temperature": 0.1}}}))
+        _FUZZ_APPS["app"] = create_app({"demo_delay": 0, "config_file": str(path / "c.yaml"),
+                                        "database_path": str(path / "db.sqlite")})
+    return _FUZZ_APPS["app"]
