@@ -43,6 +43,7 @@ def test_bench_smoke_run(tmp_path):
                 assert run["server"]["rss_peak_mb"] > 0, (name, label)
     assert "switchboard_2_workers" in results["scenarios"]["b"]
     assert "switchboard_1_worker_passthrough" in results["scenarios"]["e"]
+    assert "switchboard_1_worker_passthrough" in results["scenarios"]["f"]
     assert results["figures"]["d_open_streams_held"]["value"] >= 1
     summary = (tmp_path / "summary.md").read_text()
     assert "| (b) c=50, 20-chunk unpaced streams | direct |" in summary

@@ -38,6 +38,7 @@ IO_MODULES = {
     "proxy.surfaces.responses",
     "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
+    "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",
 }
 # Packages whose modules are all pure, walked whole.
