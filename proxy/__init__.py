@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 APPS: "weakref.WeakSet[Flask]" = weakref.WeakSet()
 
 # Headers browser clients must be able to read on cross-origin responses.
-EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
+                   "x-workflow-session-id"]
 
 
 @dataclass
@@ -55,16 +56,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .config import Settings
     from .router import Router
     from .store import open_store
-    from .surfaces import conversations, register_all, socket_chat
+    from .surfaces import conversations, coze_routes, register_all, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    board = Switchboard(settings, Router(settings))
-    board.store = open_store(settings, app.instance_path)
+    store = open_store(settings, app.instance_path)
+    board = Switchboard(settings, Router(settings, store=store))
+    board.store = store
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
+    board.chat_hooks.append(coze_routes.owner_hint)
     app.extensions["switchboard"] = board
     request_context.init_app(app, settings)
 

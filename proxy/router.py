@@ -22,9 +22,10 @@ from typing import Any, Mapping
 from .canonical import ChatRequest, Message, TextPart
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
-from .providers import REGISTRY
-from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities
+from .providers import provider_classes
+from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities, check_base_url
 from .resilience import ResilientStream
+from .surfaces.route_hints import wants_coze
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def declared_credentials(entry: dict, vendor: ProviderSettings, environ: Mapping
     `api_key_env: VAR` reads the key from VAR; `api_key: <literal>` is the key;
     `api_key: none`, or a base_url with no key declared, is a server that needs none.
     """
+    check_base_url(entry.get("base_url"), f"models: entry {entry['id']!r}")
     has_key = "api_key" in entry or "api_key_env" in entry
     if not has_key and not entry.get("base_url") and not entry.get("options"):
         return None
@@ -167,11 +169,12 @@ def declared_preset(name: Any, entry: Any) -> Preset:
 
 
 class Router:
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None, store: Any = None) -> None:
         self.settings = settings
         environ = os.environ if environ is None else environ
         self.providers: dict[str, Provider] = {
-            name: cls(settings.providers.get(name) or ProviderSettings(), settings) for name, cls in REGISTRY.items()
+            name: cls(settings.providers.get(name) or ProviderSettings(), settings, store=store)
+            for name, cls in provider_classes().items()
         }
         self.routes: dict[str, ModelRoute] = {}
         for provider in self.providers.values():
@@ -206,10 +209,7 @@ class Router:
         provider = self.providers[route.provider]
         if route.credentials is None:
             return provider.configured
-        check = getattr(provider, "usable", None)
-        if check is not None:
-            return check(route.credentials)
-        return bool(route.credentials.api_key)
+        return provider.usable(route.credentials)
 
     def missing_key_message(self, route: ModelRoute) -> str:
         credentials = route.credentials or self.providers[route.provider].credentials
@@ -267,6 +267,29 @@ class Router:
         """One attempt on one model (the resilient stream calls this per attempt)."""
         return self.provider_for(route).open(apply_params(request, route.params), route)
 
+    def hinted_route(self, request: ChatRequest) -> ModelRoute | None:
+        """Coze route hints (docs/coze-routing.md): a bot, a workflow or workflow
+        mode go to Coze whatever the model (its name is echoed back); chat and
+        conversation modes go to Coze unless the model is one another
+        provider here serves."""
+        hints = request.hints
+        if not hints or "coze" not in self.providers:
+            return None
+        if not wants_coze(hints):
+            if not hints.get("model_type"):
+                return None
+            try:
+                route = self.resolve(request.model)
+            except ModelNotFound:
+                route = None
+            if route is not None and (route.provider == "coze" or self.usable(route)):
+                return route
+        current = self.routes.get(request.model)
+        if current is not None and current.provider == "coze":
+            return current
+        vendor, _, model = request.model.partition("/")
+        return ModelRoute(request.model, "coze", model if vendor == "coze" else request.model, "coze")
+
     def prepare(self, request: ChatRequest) -> ResilientStream:
         """The resilient stream for `request` on its model (a preset name
         applies the preset), not yet started: the caller holds it, so it can
@@ -275,7 +298,7 @@ class Router:
         preset = self.presets.get(request.model)
         if preset is not None:
             request = preset.apply(request)
-        route = self.resolve(request.model)
+        route = self.hinted_route(request) or self.resolve(request.model)
         plan = [route] + [self.resolve(model_id) for model_id in route.fallbacks]
         return ResilientStream(self, request, plan)
 

@@ -15,7 +15,18 @@ from collections import defaultdict
 
 import pytest
 
-from proxy.canonical import ChatResult, Finish, ImagePart, PlanStep, PlanUpdate, ReasoningPart, TextPart, ToolCallPart, ToolResultPart, Usage
+from proxy.canonical import (
+    ChatResult,
+    Finish,
+    ImagePart,
+    PlanStep,
+    PlanUpdate,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 from proxy.errors import UpstreamError
 from proxy.store import StoredMessage, StoredResponse, new_id
 from proxy.store.codec import assistant_turn
@@ -23,6 +34,8 @@ from proxy.store.redis_store import RedisStore
 from proxy.store.sqlite import SQLiteStore
 
 from .store_support import LOCAL_REDIS, ROOT, delete_prefix, unique_prefix
+
+pytestmark = pytest.mark.integration
 
 ALICE = "key:alice"
 BOB = "key:bob"
@@ -193,6 +206,7 @@ def test_workflow_sessions(store):
     assert store.list_sessions(BOB) == []
 
 
+@pytest.mark.e2e
 def test_greenlets_in_two_processes_lose_no_turn(backend):
     """2 gevent-patched processes x 50 greenlets x 4 turns, one conversation."""
     store, name, target, prefix = backend
@@ -218,10 +232,45 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
     assert len(messages) == 2 * 2 * writers * turns
     assert [m.seq for m in messages] == list(range(len(messages)))
     per_writer = defaultdict(list)
-    for question, answer in zip(messages[0::2], messages[1::2]):
+    for question, answer in zip(messages[0::2], messages[1::2], strict=True):
         label = question.message().text
         assert (question.role, answer.role, answer.message().text) == ("user", "assistant", label + "-answer")
         writer, turn = label.rsplit("-t", 1)
         per_writer[writer].append(int(turn))
     assert len(per_writer) == 2 * writers
     assert all(turns_seen == list(range(turns)) for turns_seen in per_writer.values())
+
+
+# -- AI SDK chat state ----------------------------------------------------------
+
+def test_meta_merges_and_null_removes(store):
+    assert store.get_meta(ALICE, "block", "b1") == {}
+    assert store.merge_meta(ALICE, "block", "b1", {"ai:preset": "fast", "title": "T"}) == {"ai:preset": "fast", "title": "T"}
+    assert store.merge_meta(ALICE, "block", "b1", {"title": None, "n": {"x": [1, 2]}}) == {"ai:preset": "fast", "n": {"x": [1, 2]}}
+    assert store.get_meta(ALICE, "block", "b1") == {"ai:preset": "fast", "n": {"x": [1, 2]}}
+    # per owner and per scope: the same names are other records
+    assert store.get_meta(BOB, "block", "b1") == {}
+    assert store.get_meta(ALICE, "settings", "b1") == {}
+    assert store.merge_meta(ALICE, "block", "b1", {"ai:preset": None, "n": None}) == {}
+
+
+def ui(message_id, text, role="user"):
+    return {"id": message_id, "role": role, "parts": [{"type": "text", "text": text}], "metadata": {"n": 1.5}}
+
+
+def test_ui_messages_replace_upsert_delete(store):
+    assert store.get_ui_messages(ALICE, "chat") is None
+    store.put_ui_messages(ALICE, "chat", [ui("u1", "hi"), ui("a1", "hello", "assistant")])
+    assert store.get_ui_messages(ALICE, "chat") == [ui("u1", "hi"), ui("a1", "hello", "assistant")]
+    assert store.get_ui_messages(BOB, "chat") is None
+    # a continued reply replaces its message in place; new ones are appended in order
+    store.upsert_ui_messages(ALICE, "chat", [ui("a1", "hello again", "assistant"), ui("u2", "more"), ui("a2", "ok", "assistant")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["u1", "a1", "u2", "a2"]
+    assert store.get_ui_messages(ALICE, "chat")[1]["parts"][0]["text"] == "hello again"
+    store.put_ui_messages(ALICE, "chat", [ui("x", "replaced")])
+    assert store.get_ui_messages(ALICE, "chat") == [ui("x", "replaced")]
+    assert not store.delete_ui_messages(BOB, "chat")
+    assert store.delete_ui_messages(ALICE, "chat")
+    assert store.get_ui_messages(ALICE, "chat") is None
+    store.upsert_ui_messages(ALICE, "chat", [ui("z", "first")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["z"]
