@@ -28,6 +28,8 @@ from proxy.config import ProviderSettings
 from .fakes.upstream import FakeUpstream, Reply, split_events, transcript
 from .helpers import ServerThread, http_request, read_until, wait_until
 
+pytestmark = pytest.mark.integration
+
 KEY = "sk-lifecycle-test-key-0123456789"
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "openai/gpt-test"
@@ -199,6 +201,7 @@ POLLING_CLIENT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e  # the client is another process, killed
 def test_a_killed_polling_client_is_noticed_within_the_ping_timeout(tmp_path):
     interval, timeout = 1, 1
     chunks = split_events(TEXT)

@@ -20,6 +20,8 @@ import socketio
 from .helpers import free_port, http_request, read_until, wait_until
 from .servers import BIN, SERVER_ENV, ServerProcess
 
+pytestmark = pytest.mark.e2e
+
 GRACE = 3
 CHAT = {"model": "reflection-and-thinking", "messages": [{"role": "user", "content": "owls"}]}
 
