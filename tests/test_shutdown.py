@@ -148,3 +148,43 @@ def test_gunicorn_limits_unfinished_headers_and_answers_its_errors_in_json(tmp_p
     finally:
         server.stop()
     assert "Traceback" not in server.log_path.read_text(errors="replace")
+
+
+def test_departures_and_the_first_byte_deadline_under_the_gevent_worker(tmp_path):
+    """The same mechanisms as tests/test_lifecycle.py, under gunicorn's
+    gevent worker (a hang-up there interrupts a greenlet's read)."""
+    from .fakes.upstream import FakeUpstream
+    from .test_lifecycle import MESSAGES, MODEL, Clients, answer_for
+
+    with FakeUpstream(answer_for(stall=60)) as fake:
+        server = start(tmp_path, OPENAI_API_KEY="sk-gevent-test-key-0123456", OPENAI_BASE_URL=fake.url + "/v1",
+                       SWITCHBOARD_MAX_RETRIES="2", SWITCHBOARD_RETRY_BASE_DELAY="0.05",
+                       SWITCHBOARD_FIRST_BYTE_TIMEOUT="20")
+        try:
+            groups = [Clients(surface, server) for surface in ("api_chat", "v1_stream", "v1_whole", "socketio")]
+            for group in groups:
+                group.start(10)
+            assert wait_until(lambda: fake.opened == 40, 20), fake.opened
+            for group in groups:
+                group.leave()
+            assert wait_until(lambda: fake.closed == 40, 1.0), (fake.opened, fake.closed)
+            time.sleep(0.3)
+            assert len(fake.received) == 40  # no retry started
+            for group in groups:
+                group.close()
+        finally:
+            server.stop()
+    assert "Traceback" not in server.log_path.read_text(errors="replace")
+
+    with FakeUpstream(answer_for(stall=30)) as fake:
+        server = start(tmp_path, OPENAI_API_KEY="sk-gevent-test-key-0123456", OPENAI_BASE_URL=fake.url + "/v1",
+                       SWITCHBOARD_IDLE_TIMEOUT="0.6", SWITCHBOARD_FIRST_BYTE_TIMEOUT="1")
+        try:
+            started = time.monotonic()
+            answer = requests.post(server.url + "/v1/chat/completions", timeout=10,
+                                   json={"model": MODEL, "messages": MESSAGES, "stream": True})
+            assert answer.status_code == 504 and answer.json()["error"]["code"] == "upstream_timeout"
+            assert time.monotonic() - started < 1.6
+            assert wait_until(lambda: fake.open_streams == 0, 1.0)
+        finally:
+            server.stop()
