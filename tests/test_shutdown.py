@@ -178,7 +178,8 @@ def test_departures_and_the_first_byte_deadline_under_the_gevent_worker(tmp_path
 
     with FakeUpstream(answer_for(stall=30)) as fake:
         server = start(tmp_path, OPENAI_API_KEY="sk-gevent-test-key-0123456", OPENAI_BASE_URL=fake.url + "/v1",
-                       SWITCHBOARD_IDLE_TIMEOUT="0.6", SWITCHBOARD_FIRST_BYTE_TIMEOUT="1")
+                       SWITCHBOARD_IDLE_TIMEOUT="0.6", SWITCHBOARD_RETRY_BASE_DELAY="0.05",
+                       SWITCHBOARD_FIRST_BYTE_TIMEOUT="1")
         try:
             started = time.monotonic()
             answer = requests.post(server.url + "/v1/chat/completions", timeout=10,
