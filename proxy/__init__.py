@@ -28,6 +28,7 @@ class Switchboard:
     router: Any
     socket_chats: Any = None
     store: Any = None
+    gate: Any = None  # per-key policy, limits, usage, metrics (gate.py)
     extras: dict = field(default_factory=dict)
 
 
@@ -40,17 +41,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_cors import CORS
     from werkzeug.exceptions import HTTPException
 
+    from . import logs
     from .config import Settings
+    from .gate import Gate
     from .router import Router
-    from .store import open_store
+    from .store import database_path, open_store
+    from .usage import open_usage
     from .surfaces import blueprints, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
+    logs.configure()
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     board = Switchboard(settings, Router(settings))
     board.store = open_store(settings, app.instance_path)
+    board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))
+    logs.init_app(app, settings)
     app.extensions["switchboard"] = board
 
     for blueprint in blueprints():

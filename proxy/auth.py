@@ -13,11 +13,11 @@ Pure: imports neither flask nor requests (headers are any mapping).
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .errors import AuthenticationFailed
+from .keys import KeyPolicy, KeyRing
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,6 +26,8 @@ class Caller:
     (safe to store and log), None when keys are not required."""
 
     key_id: str | None = None
+    name: str | None = None  # the key's configured name (keys:), for logs and usage
+    policy: "KeyPolicy | None" = None  # its models and limits (proxy/keys.py)
 
 
 ANONYMOUS = Caller()
@@ -43,19 +45,19 @@ def fingerprint(key: str) -> str:
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def authenticate(api_keys: Iterable[str], headers: Mapping[str, str]) -> Caller:
-    keys = list(api_keys)
-    if not keys:
+def authenticate(api_keys: "KeyRing | Iterable[str]", headers: Mapping[str, str]) -> Caller:
+    if not isinstance(api_keys, KeyRing):
+        from .keys import load_keys
+
+        api_keys = load_keys(None, list(api_keys))
+    if not api_keys:
         return ANONYMOUS
     token = bearer_token(headers)
     if token is None:
         raise AuthenticationFailed(
             "missing API key: send 'Authorization: Bearer <key>' with one of the keys in SWITCHBOARD_API_KEYS"
         )
-    # compare every key in constant time, so timing does not tell which one nearly matched
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(token.encode(), key.encode())
-    if not matched:
+    policy = api_keys.find(token)
+    if policy is None:
         raise AuthenticationFailed("invalid API key: it is not one of the keys this server accepts")
-    return Caller(fingerprint(token))
+    return Caller(fingerprint(token), policy.name, policy)

@@ -49,6 +49,7 @@ ENVIRONMENT = {
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "metrics": ("SWITCHBOARD_METRICS", lambda v: v.strip().lower()),
 }
 
 
@@ -77,6 +78,14 @@ class Settings:
     # Image URLs a provider must download itself (Gemini) may point at this
     # server's own network: refused unless deliberately allowed.
     fetch_private_urls: bool = False
+    # GET /metrics: "admin" (an admin key once keys are configured), "open" or "off"
+    metrics: str = "admin"
+    # client keys with their models and limits, prices per model, and the
+    # limits / usage sections (proxy/keys.py, limits.py, usage.py)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    prices: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

@@ -415,7 +415,7 @@ class RedisLimits(Limits):
 
 
 def open_limits(settings) -> Limits:
-    section = settings.extra.get("limits") or {}
+    section = settings.limits or {}
     if not isinstance(section, dict):
         raise ValueError("limits must be a mapping such as {slot_ttl: 30}")
     slot_ttl = section.get("slot_ttl", DEFAULT_SLOT_TTL)

@@ -8,11 +8,13 @@ first, and that must not pull in flask.
 
 
 def blueprints() -> list:
-    from . import conversations, models, openai_chat, workbench
+    from . import conversations, models, openai_chat, operations, usage, workbench
 
     return [
         workbench.blueprint,
         models.blueprint,
         openai_chat.blueprint,
         conversations.blueprint,
+        usage.blueprint,
+        operations.blueprint,
     ]

@@ -16,4 +16,4 @@ from .common import switchboard
 def require_api_key() -> None:
     if request.method == "OPTIONS":  # CORS preflights carry no credentials
         return
-    g.caller = authenticate(switchboard().settings.api_keys, request.headers)
+    g.caller = authenticate(switchboard().gate.keys, request.headers)

@@ -1,0 +1,201 @@
+"""The gate every chat passes, whatever its surface: per-key policy before the
+upstream opens; accounting, metrics and the access-log line once it ended.
+
+    chat runner: start -> Gate.admit(caller, request, surface) -> Ticket   (403 model not allowed, 429 limits)
+                 router.open ... stream ends (finished, failed, client gone)
+                 -> Ticket.finish(result, completed, stream)
+                    -> Limits.settle (tokens, budget, slot) -> UsageLog.record -> metrics -> access log
+
+A Ticket is finished exactly once, also when the upstream never opened, so a
+concurrency slot is never kept by a request that ended. Nothing here reads
+or logs the caller's key: only the key's configured name.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import logs, metrics
+from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
+from .errors import Cancelled, PermissionDenied, ProxyError
+from .keys import KeyPolicy, KeyRing, load_keys, parse_prices, price_for
+from .limits import LimitExceeded, Limits, Reservation, open_limits
+from .usage import UsageLog, UsageRecord
+
+log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4  # rough estimate of input tokens for the tpm reservation
+TOKENS_PER_IMAGE = 1000
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """Input tokens (from the text length) plus the output cap the client set."""
+    chars, images = 0, 0
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                chars += len(part.text)
+            elif isinstance(part, ImagePart):
+                images += 1
+            else:
+                chars += len(str(getattr(part, "text", "") or getattr(part, "content", "") or ""))
+    return chars // CHARS_PER_TOKEN + images * TOKENS_PER_IMAGE + (request.max_tokens or 0)
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One admitted chat, until finish()."""
+
+    gate: "Gate"
+    request_id: str
+    surface: str
+    model: str
+    policy: KeyPolicy | None
+    reservation: Reservation | None
+    started: float  # time.monotonic() when the request arrived
+    first_content: float | None = None
+    finished: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def watch(self, events):
+        """Pass events through, noting when the first content arrived (TTFT)."""
+        from .canonical import CONTENT_EVENTS
+
+        for event in events:
+            if self.first_content is None and isinstance(event, CONTENT_EVENTS):
+                self.first_content = time.monotonic()
+            yield event
+
+    def finish(self, result: ChatResult | None, completed: bool, stream: Any = None,
+               error: ProxyError | None = None) -> None:
+        """Settle the limits and account the chat; the first call wins."""
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
+        try:
+            self.gate.finish(self, result, completed, stream, error)
+        except Exception:
+            log.exception("accounting the request failed")
+
+
+class Gate:
+    def __init__(self, settings, router, usage: UsageLog | None, limits: Limits | None = None) -> None:
+        self.router = router
+        self.prices = parse_prices(settings.prices)
+        self.keys: KeyRing = load_keys(settings.keys, settings.api_keys, self.prices)
+        self.limits = limits if limits is not None else (open_limits(settings) if self.keys.limited else None)
+        self.usage = usage
+
+    @property
+    def required(self) -> bool:
+        """Whether callers must present a key."""
+        return bool(self.keys)
+
+    # -- before the upstream opens -------------------------------------------------
+
+    def admit(self, policy: KeyPolicy | None, request: ChatRequest, surface: str, request_id: str = "",
+              started: float | None = None) -> Ticket:
+        started = time.monotonic() if started is None else started
+        if policy is not None and not policy.allows(request.model):
+            error = PermissionDenied(
+                f"the key {policy.name!r} may not use the model {request.model!r}; "
+                f"it may use: {', '.join(policy.models or ())}", param="model", code="model_not_allowed")
+            self._rejected(policy, request, surface, request_id, started, error, "model")
+            raise error
+        reservation = None
+        if policy is not None and policy.limited and self.limits is not None:
+            try:
+                reservation = self.limits.admit(policy, estimate_tokens(request) if policy.tpm else 0)
+            except LimitExceeded as error:
+                self._rejected(policy, request, surface, request_id, started, error, error.limit)
+                raise
+        metrics.ACTIVE.labels(surface).inc()
+        return Ticket(self, request_id, surface, request.model, policy, reservation, started)
+
+    def _rejected(self, policy: KeyPolicy, request: ChatRequest, surface: str, request_id: str, started: float,
+                  error: ProxyError, limit: str) -> None:
+        metrics.REJECTIONS.labels(policy.name, limit).inc()
+        model, provider = self._labels(request.model, None)
+        metrics.REQUESTS.labels(surface, model, provider, "rejected").inc()
+        duration = time.monotonic() - started
+        self._record(UsageRecord(time=time.time(), request_id=request_id, key=policy.name, model=request.model,
+                                 provider=provider, surface=surface, status="rejected", error=error.code,
+                                 duration=duration))
+
+    # -- after the stream ended ------------------------------------------------------
+
+    def _labels(self, model_id: str, stream: Any) -> tuple[str, str]:
+        """(model, provider) for metrics: only ids the router knows, so a client
+        cannot grow the label set with made-up model names."""
+        route = getattr(stream, "route", None)
+        if route is None:
+            try:
+                route = self.router.resolve(model_id)
+            except ProxyError:
+                return "(unknown)", ""
+        model = model_id if model_id in self.router.routes or model_id == route.id else route.id
+        return model, route.provider
+
+    def finish(self, ticket: Ticket, result: ChatResult | None, completed: bool, stream: Any,
+               error: ProxyError | None) -> None:
+        now = time.monotonic()
+        metrics.ACTIVE.labels(ticket.surface).dec()
+        result = result or ChatResult()
+        error = error or result.error
+        if completed and error is None:
+            status = "ok"
+        elif isinstance(error, Cancelled) or error is None:
+            status = "cancelled"  # the client went away (or stopped the chat)
+        else:
+            status = "error"
+        usage = result.usage
+        input_tokens = usage.input_tokens if usage else 0
+        output_tokens = usage.output_tokens if usage else 0
+        reasoning = (usage.reasoning_tokens or 0) if usage else 0
+        cached = (usage.cached_input_tokens or 0) if usage else 0
+        model, provider = self._labels(ticket.model, stream)
+        route = getattr(stream, "route", None)
+        price = price_for(self.prices, ticket.model, f"{route.provider}/{route.upstream_model}" if route else None)
+        cost = price.cost(input_tokens, output_tokens, cached) if price else None
+        tokens = input_tokens + output_tokens
+        if ticket.reservation is not None:
+            budget = ticket.policy.budget
+            charge = (cost or 0.0) if budget and budget.unit == "usd" else tokens
+            try:
+                self.limits.settle(ticket.reservation, tokens, charge)
+            except Exception:
+                log.exception("settling the limits of %s failed", ticket.policy.name)
+        ttft = ticket.first_content - ticket.started if ticket.first_content is not None else None
+        duration = now - ticket.started
+        metrics.REQUESTS.labels(ticket.surface, model, provider, status).inc()
+        metrics.DURATION.labels(ticket.surface, provider).observe(duration)
+        if ttft is not None:
+            metrics.TTFT.labels(ticket.surface, provider).observe(ttft)
+        if input_tokens:
+            metrics.TOKENS.labels(model, provider, "input").inc(input_tokens)
+        if output_tokens:
+            metrics.TOKENS.labels(model, provider, "output").inc(output_tokens)
+        record = UsageRecord(
+            time=time.time(), request_id=ticket.request_id, key=ticket.policy.name if ticket.policy else "",
+            model=ticket.model, provider=provider, surface=ticket.surface, input_tokens=input_tokens,
+            output_tokens=output_tokens, reasoning_tokens=reasoning, cached_tokens=cached, cost=cost,
+            status=status, error=error.code if error is not None else None, ttft=ttft, duration=duration)
+        self._record(record)
+
+    def _record(self, record: UsageRecord) -> None:
+        if self.usage is not None:
+            try:
+                self.usage.record(record)
+            except Exception:
+                log.exception("recording usage failed")
+        logs.access(
+            "chat", request_id=record.request_id or None, surface=record.surface, key=record.key or None,
+            model=record.model, provider=record.provider or None, status=record.status, error=record.error,
+            ttft=None if record.ttft is None else round(record.ttft, 4), duration=round(record.duration, 4),
+            input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+            reasoning_tokens=record.reasoning_tokens or None, cached_tokens=record.cached_tokens or None,
+            cost=record.cost)
