@@ -46,9 +46,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .gate import Gate
     from .router import Router
     from .store import database_path, open_store
-    from .usage import open_usage
     from .surfaces import blueprints, socket_chat
     from .surfaces.common import json_response
+    from .usage import open_usage
 
     settings = Settings.load(config)
     logs.configure()

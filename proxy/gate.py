@@ -31,8 +31,8 @@ CHARS_PER_TOKEN = 4  # rough estimate of input tokens for the tpm reservation
 TOKENS_PER_IMAGE = 1000
 
 
-def estimate_tokens(request: ChatRequest) -> int:
-    """Input tokens (from the text length) plus the output cap the client set."""
+def estimate_input(request: ChatRequest) -> int:
+    """Input tokens, from the text length (no tokenizer here)."""
     chars, images = 0, 0
     for message in request.messages:
         for part in message.parts:
@@ -42,7 +42,12 @@ def estimate_tokens(request: ChatRequest) -> int:
                 images += 1
             else:
                 chars += len(str(getattr(part, "text", "") or getattr(part, "content", "") or ""))
-    return chars // CHARS_PER_TOKEN + images * TOKENS_PER_IMAGE + (request.max_tokens or 0)
+    return chars // CHARS_PER_TOKEN + images * TOKENS_PER_IMAGE
+
+
+def estimate_output(result: ChatResult) -> int:
+    chars = sum(len(getattr(part, "text", "") or getattr(part, "arguments", "") or "") for part in result.parts)
+    return -(-chars // CHARS_PER_TOKEN)
 
 
 @dataclass(slots=True)
@@ -56,6 +61,7 @@ class Ticket:
     policy: KeyPolicy | None
     reservation: Reservation | None
     started: float  # time.monotonic() when the request arrived
+    input_estimate: int = 0
     first_content: float | None = None
     finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,6 +74,14 @@ class Ticket:
             if self.first_content is None and isinstance(event, CONTENT_EVENTS):
                 self.first_content = time.monotonic()
             yield event
+
+    def track(self, stream: Any, events) -> Any:
+        """`events` (guarded) with TTFT noted and finish() called when they end,
+        also when the client leaves (the generator is closed)."""
+        from .streaming import Recorder
+
+        recorder = Recorder(lambda result, completed: self.finish(result, completed, stream))
+        return recorder.tap(self.watch(events))
 
     def finish(self, result: ChatResult | None, completed: bool, stream: Any = None,
                error: ProxyError | None = None) -> None:
@@ -107,14 +121,17 @@ class Gate:
             self._rejected(policy, request, surface, request_id, started, error, "model")
             raise error
         reservation = None
+        input_estimate = estimate_input(request)
         if policy is not None and policy.limited and self.limits is not None:
             try:
-                reservation = self.limits.admit(policy, estimate_tokens(request) if policy.tpm else 0)
+                # tpm reserves the input and the output cap the client set
+                estimate = input_estimate + (request.max_tokens or 0) if policy.tpm else 0
+                reservation = self.limits.admit(policy, estimate)
             except LimitExceeded as error:
                 self._rejected(policy, request, surface, request_id, started, error, error.limit)
                 raise
         metrics.ACTIVE.labels(surface).inc()
-        return Ticket(self, request_id, surface, request.model, policy, reservation, started)
+        return Ticket(self, request_id, surface, request.model, policy, reservation, started, input_estimate)
 
     def _rejected(self, policy: KeyPolicy, request: ChatRequest, surface: str, request_id: str, started: float,
                   error: ProxyError, limit: str) -> None:
@@ -146,17 +163,23 @@ class Gate:
         metrics.ACTIVE.labels(ticket.surface).dec()
         result = result or ChatResult()
         error = error or result.error
-        if completed and error is None:
+        # A stream whose Finish arrived is complete even when the encoder
+        # stopped reading right after it (the iterator was closed, not drained).
+        if (completed or result.finish is not None) and error is None:
             status = "ok"
-        elif isinstance(error, Cancelled) or error is None:
-            status = "cancelled"  # the client went away (or stopped the chat)
+        elif isinstance(error, Cancelled) or error is None or (
+                stream is not None and stream.cancelled.is_set()):
+            status = "cancelled"  # the client went away (or stopped the chat); its stream was cut for that
         else:
             status = "error"
         usage = result.usage
-        input_tokens = usage.input_tokens if usage else 0
-        output_tokens = usage.output_tokens if usage else 0
-        reasoning = (usage.reasoning_tokens or 0) if usage else 0
-        cached = (usage.cached_input_tokens or 0) if usage else 0
+        if usage is not None:
+            input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+            reasoning, cached = usage.reasoning_tokens or 0, usage.cached_input_tokens or 0
+        elif stream is not None:  # the upstream opened but said nothing of usage: count what went out
+            input_tokens, output_tokens, reasoning, cached = ticket.input_estimate, estimate_output(result), 0, 0
+        else:  # never opened: nothing was used
+            input_tokens = output_tokens = reasoning = cached = 0
         model, provider = self._labels(ticket.model, stream)
         route = getattr(stream, "route", None)
         price = price_for(self.prices, ticket.model, f"{route.provider}/{route.upstream_model}" if route else None)
@@ -183,7 +206,9 @@ class Gate:
             time=time.time(), request_id=ticket.request_id, key=ticket.policy.name if ticket.policy else "",
             model=ticket.model, provider=provider, surface=ticket.surface, input_tokens=input_tokens,
             output_tokens=output_tokens, reasoning_tokens=reasoning, cached_tokens=cached, cost=cost,
-            status=status, error=error.code if error is not None else None, ttft=ttft, duration=duration)
+            status=status, error="cancelled" if status == "cancelled" else error.code if error is not None else None,
+            ttft=ttft, duration=duration,
+            estimated=int(usage is None and stream is not None))
         self._record(record)
 
     def _record(self, record: UsageRecord) -> None:

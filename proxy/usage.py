@@ -7,7 +7,9 @@
 A row holds the key's name (never the key), model, provider, surface, tokens
 in / out / reasoning / cached, the cost when `prices:` covers the model,
 status (ok, error, cancelled, rejected), the error code, time to first token
-and duration. Rows older than `usage: {retention_days: N}` (default 90) are
+and duration. When the upstream reported no usage (the client left, the
+stream failed) the tokens are estimated from the lengths of the request and
+of what was produced (about four characters a token) and `estimated` is 1. Rows older than `usage: {retention_days: N}` (default 90) are
 deleted as new rows arrive.
 
 SQLite: its own file beside the store's (`<database>-usage.db`, or
@@ -54,6 +56,9 @@ class UsageRecord:
     error: str | None = None
     ttft: float | None = None
     duration: float = 0.0
+    # 1 when the upstream reported no usage (client gone, stream failed):
+    # tokens counted from the request's and the answer's length instead
+    estimated: int = 0
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
@@ -75,7 +80,7 @@ def fold(rows: Iterable[UsageRecord], group_by: tuple[str, ...]) -> list[dict[st
         label = tuple(day_of(row.time) if name == "day" else getattr(row, name) for name in group_by)
         group = groups.get(label)
         if group is None:
-            group = groups[label] = {**dict(zip(group_by, label)), **new_group()}
+            group = groups[label] = {**dict(zip(group_by, label, strict=True)), **new_group()}
         group["requests"] += 1
         group["errors"] += row.status != "ok"
         for name in SUMS:
@@ -120,7 +125,7 @@ class SQLiteUsage(UsageLog):
         self._write("""CREATE TABLE IF NOT EXISTS usage (
             time REAL NOT NULL, request_id TEXT, key TEXT, model TEXT, provider TEXT, surface TEXT,
             input_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER, cached_tokens INTEGER,
-            cost REAL, status TEXT, error TEXT, ttft REAL, duration REAL)""")
+            cost REAL, status TEXT, error TEXT, ttft REAL, duration REAL, estimated INTEGER)""")
         self._write("CREATE INDEX IF NOT EXISTS usage_by_time ON usage (time)")
         self._insert = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -179,9 +184,9 @@ class SQLiteUsage(UsageLog):
             labels, counts = row[:len(group_by)], row[len(group_by):]
             if not group_by and counts[0] == 0:
                 continue
-            group = dict(zip(group_by, labels))
+            group = dict(zip(group_by, labels, strict=True))
             group["requests"], group["errors"] = counts[0], counts[1] or 0
-            for name, value in zip(SUMS, counts[2:]):
+            for name, value in zip(SUMS, counts[2:], strict=True):
                 group[name] = value or (0.0 if name == "cost" else 0)
             out.append(group)
         return out
@@ -223,7 +228,7 @@ class RedisUsage(UsageLog):
         low, high = str(max(0, int((start - self.MARGIN) * 1000))), str(max(0, int((end + self.MARGIN) * 1000)))
         while True:
             entries = self.client.xrange(self.stream, low, high, count=self.BATCH)
-            for entry_id, data in entries:
+            for _, data in entries:
                 record = decode_entry(data)
                 if start <= record.time < end:
                     out.append(record)

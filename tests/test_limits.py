@@ -18,7 +18,6 @@ from proxy.keys import Budget, KeyPolicy, digest, load_keys, parse_prices, price
 from proxy.limits import LimitExceeded, LocalLimits, RedisLimits, period_bounds
 from tests.store_support import LOCAL_REDIS, delete_prefix, unique_prefix
 
-
 # -- keys -------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from ..canonical import accumulate
 from ..errors import ProxyError
 from ..streaming import guard, sse_response
 from . import openai_chat_codec as codec
+from . import operations
 from .api_keys import require_api_key
 from .common import error_response, json_response, read_json, server_url, switchboard
 
@@ -53,13 +54,14 @@ def chat_completions() -> Response:
     body = read_json()
     chat_request = codec.decode_request(body, board.settings.default_model, server_url())
     options = codec.decode_options(body, request.headers, default_thinking(board.settings))
-    stream = board.router.open(chat_request)
+    ticket = operations.admit("openai_chat", chat_request)
+    stream = operations.open_tracked(ticket, board.router, chat_request)
     completion = codec.Completion(f"chatcmpl-{uuid.uuid4().hex}", chat_request.model, int(time.time()))
     if chat_request.stream:
-        frames = codec.encode_stream(guard(stream), completion, options)
+        frames = codec.encode_stream(ticket.track(stream, guard(stream)), completion, options)
         return sse_response(frames, stream, board.settings.heartbeat_seconds)
     try:
-        result = accumulate(guard(stream))  # raises the stream's error: answered with its status
+        result = accumulate(ticket.track(stream, guard(stream)))  # raises the stream's error: answered with its status
     finally:
         stream.cancel()
     return json_response(codec.encode_result(result, completion, options))

@@ -45,6 +45,31 @@ def caller_policy():
     return caller.policy
 
 
+def admit(surface: str, chat_request):
+    """Until the chat runner: authenticate, then the gate's admission (403/429)."""
+    import time
+    import uuid
+
+    from flask import g
+
+    gate = switchboard().gate
+    if gate.required:
+        caller_policy()
+    policy = getattr(getattr(g, "caller", None), "policy", None)
+    g.chat_logged = True
+    return gate.admit(policy, chat_request, surface, uuid.uuid4().hex, getattr(g, "started", None) or time.monotonic())
+
+
+def open_tracked(ticket, router, chat_request):
+    from ..errors import ProxyError
+
+    try:
+        return router.open(chat_request)
+    except ProxyError as error:
+        ticket.finish(None, False, None, error)
+        raise
+
+
 def _headers():
     from flask import request
 

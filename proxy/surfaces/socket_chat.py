@@ -24,7 +24,7 @@ from flask_socketio import SocketIO
 
 from ..errors import ProxyError
 from ..streaming import guard
-from . import conversations
+from . import conversations, operations
 from . import workbench_codec as codec
 
 log = logging.getLogger(__name__)
@@ -133,15 +133,17 @@ def init_app(app: Flask, board) -> SocketIO:
         tag = data.get("id") if isinstance(data, dict) else None
         try:
             chat_request = codec.decode_request(data, settings.default_model, request.host_url.rstrip("/"))
+            ticket = operations.admit("socket_chat", chat_request)
             turn = conversations.turn_for(data, chat_request)  # optional conversation_id: save the turn
-            stream = board.router.open(chat_request)
+            stream = operations.open_tracked(ticket, board.router, chat_request)
         except ProxyError as error:
             send(sid, tag, "error", {"message": error.message, "code": error.code})
             return
         key = chats.add(sid, tag, stream)
         ended = False
         try:
-            events = guard(stream) if turn is None else turn.record(guard(stream))
+            events = ticket.track(stream, guard(stream))
+            events = events if turn is None else turn.record(events)
             for name, payload in codec.messages(events):
                 if stream.cancelled.is_set():
                     break
@@ -155,6 +157,7 @@ def init_app(app: Flask, board) -> SocketIO:
         finally:
             chats.remove(sid, key)
             stream.cancel()
+            events.close()  # a chat stopped early: its recorder runs now
 
     @socketio.on("cancel")
     def on_cancel(data: Any = None) -> None:

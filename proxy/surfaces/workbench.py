@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import ProxyError
 from ..providers import demo_images
 from ..streaming import guard, sse_response
-from . import conversations
+from . import conversations, operations
 from . import workbench_codec as codec
 from .common import error_response, json_response, read_json, server_url, switchboard
 
@@ -58,10 +58,12 @@ def chat() -> Response:
     board = switchboard()
     body = read_json()
     chat_request = codec.decode_request(body, board.settings.default_model, server_url())
+    ticket = operations.admit("workbench", chat_request)
     turn = conversations.turn_for(body, chat_request)  # optional conversation_id: save the turn
-    stream = board.router.open(chat_request)
+    stream = operations.open_tracked(ticket, board.router, chat_request)
     _recent_streams(board).append(stream)
-    events = guard(stream) if turn is None else turn.record(guard(stream))
+    events = ticket.track(stream, guard(stream))
+    events = events if turn is None else turn.record(events)
     return sse_response(codec.encode_stream(events), stream, board.settings.heartbeat_seconds)
 
 
