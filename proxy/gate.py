@@ -168,7 +168,7 @@ class Gate:
         if (completed or result.finish is not None) and error is None:
             status = "ok"
         elif isinstance(error, Cancelled) or error is None or (
-                stream is not None and stream.cancelled.is_set()):
+                error.code == "stream_incomplete" and stream is not None and stream.cancelled.is_set()):
             status = "cancelled"  # the client went away (or stopped the chat); its stream was cut for that
         else:
             status = "error"
