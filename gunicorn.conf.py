@@ -23,7 +23,7 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
 # Longer than nginx's upstream keepalive_timeout (60 s).
 keepalive = 75
 preload_app = False
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG= (empty): off
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 control_socket_disable = True
