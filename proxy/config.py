@@ -50,6 +50,9 @@ ENVIRONMENT = {
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "metrics": ("SWITCHBOARD_METRICS", lambda v: v.strip().lower()),
+    "public_url": ("SWITCHBOARD_PUBLIC_URL", str),
+    "public_models": ("SWITCHBOARD_PUBLIC_MODELS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "cors_private_network": ("SWITCHBOARD_CORS_PRIVATE_NETWORK", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
 
 
@@ -86,6 +89,15 @@ class Settings:
     prices: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    # How clients reach this server (https://llm.example.com): links the demo
+    # models serve are absolute under it; unset, they are data: URLs (the
+    # Host header a client sends is never reflected into an answer).
+    public_url: str | None = None
+    # /v1/models answers without a key even when API keys are configured
+    public_models: bool = False
+    # answer browsers' Private Network Access preflights (a public page
+    # calling this server on a private address) with allow: off by default
+    cors_private_network: bool = False
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

@@ -21,7 +21,7 @@ from typing import Any
 from . import logs, metrics
 from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
 from .errors import Cancelled, PermissionDenied, ProxyError
-from .keys import KeyPolicy, KeyRing, load_keys, parse_prices, price_for
+from .keys import KeyPolicy, KeyRing, keyring_of, parse_prices, price_for
 from .limits import LimitExceeded, Limits, Reservation, open_limits
 from .usage import UsageLog, UsageRecord
 
@@ -100,7 +100,7 @@ class Gate:
     def __init__(self, settings, router, usage: UsageLog | None, limits: Limits | None = None) -> None:
         self.router = router
         self.prices = parse_prices(settings.prices)
-        self.keys: KeyRing = load_keys(settings.keys, settings.api_keys, self.prices)
+        self.keys: KeyRing = keyring_of(settings)
         self.limits = limits if limits is not None else (open_limits(settings) if self.keys.limited else None)
         self.usage = usage
 
@@ -110,6 +110,21 @@ class Gate:
         return bool(self.keys)
 
     # -- before the upstream opens -------------------------------------------------
+
+    def admit_chat(self, chat: Any) -> Ticket:
+        """The chat runner's admission (Chat.open): admit, then note the first
+        content (TTFT) and finish the ticket when the stream is over."""
+        from flask import g, has_request_context
+
+        started = None
+        if has_request_context():
+            g.chat_logged = True  # this request's access line is the chat's own
+            started = g.get("started")
+        ticket = self.admit(chat.caller.policy if chat.caller is not None else None, chat.request,
+                            chat.surface.name, chat.request_id or "", started)
+        chat.add_wrapper(ticket.watch)
+        chat.add_recorder(lambda result, completed: ticket.finish(result, completed, chat.stream))
+        return ticket
 
     def admit(self, policy: KeyPolicy | None, request: ChatRequest, surface: str, request_id: str = "",
               started: float | None = None) -> Ticket:
@@ -161,6 +176,7 @@ class Gate:
                error: ProxyError | None) -> None:
         now = time.monotonic()
         metrics.ACTIVE.labels(ticket.surface).dec()
+        opened = result is not None  # events flowed (None: the upstream never opened)
         result = result or ChatResult()
         error = error or result.error
         # A stream whose Finish arrived is complete even when the encoder
@@ -176,7 +192,7 @@ class Gate:
         if usage is not None:
             input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
             reasoning, cached = usage.reasoning_tokens or 0, usage.cached_input_tokens or 0
-        elif stream is not None:  # the upstream opened but said nothing of usage: count what went out
+        elif opened:  # the upstream opened but said nothing of usage: count what went in and out
             input_tokens, output_tokens, reasoning, cached = ticket.input_estimate, estimate_output(result), 0, 0
         else:  # never opened: nothing was used
             input_tokens = output_tokens = reasoning = cached = 0
@@ -208,7 +224,7 @@ class Gate:
             output_tokens=output_tokens, reasoning_tokens=reasoning, cached_tokens=cached, cost=cost,
             status=status, error="cancelled" if status == "cancelled" else error.code if error is not None else None,
             ttft=ttft, duration=duration,
-            estimated=int(usage is None and stream is not None))
+            estimated=int(usage is None and opened))
         self._record(record)
 
     def _record(self, record: UsageRecord) -> None:

@@ -260,6 +260,15 @@ def load_keys(entries: Any, api_keys: Iterable[str] = (), prices: Mapping[str, P
     return KeyRing(policies)
 
 
+def keyring_of(settings) -> KeyRing:
+    """The settings' keys (`keys:` plus SWITCHBOARD_API_KEYS), validated once
+    and kept with the settings."""
+    ring = settings.extra.get("_keyring")
+    if ring is None:
+        ring = settings.extra["_keyring"] = load_keys(settings.keys, settings.api_keys, parse_prices(settings.prices))
+    return ring
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else ""

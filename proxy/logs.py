@@ -31,23 +31,35 @@ class JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _untagged(record),
         }
+        request_id = getattr(record, "request_id", None) or getattr(record, "_request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
         for name, value in vars(record).items():
-            if name not in _RESERVED and not name.startswith("_") and value is not None:
+            if name not in _RESERVED and not name.startswith("_") and name not in entry and value is not None:
                 entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
+def _untagged(record: logging.LogRecord) -> str:
+    """The message without the "[request id] " prefix the request context
+    puts on every line (JSON has a field of its own for it)."""
+    message = record.getMessage()
+    request_id = getattr(record, "request_id", None)
+    if request_id and message.startswith(f"[{request_id}] "):
+        return message[len(request_id) + 3:]
+    return message
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s")
+        # the message carries "[request id] " already (proxy/request_context.py)
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        request_id = getattr(record, "request_id", None)
-        record.request_tag = f" [{request_id}]" if request_id else ""
         text = super().format(record)
         if record.name == ACCESS.name:
             fields = {k: v for k, v in vars(record).items() if k in ACCESS_FIELDS and v is not None}
@@ -99,8 +111,15 @@ def configure(environ=os.environ, stream=None) -> None:
 
 def access(message: str = "request", **fields: Any) -> None:
     """One access line: `fields` become JSON keys (text: key=value)."""
-    if ACCESS.isEnabledFor(logging.INFO):
-        ACCESS.info(message, extra={k: v for k, v in fields.items() if v is not None})
+    if not ACCESS.isEnabledFor(logging.INFO):
+        return
+    request_id = fields.pop("request_id", None)
+    extra = {k: v for k, v in fields.items() if v is not None}
+    # The record factory of request_context.py sets record.request_id from
+    # the request (or the stream's thread); this one is for lines written
+    # where neither is bound.
+    extra["_request_id"] = request_id
+    ACCESS.info(message, extra=extra)
 
 
 def init_app(app, settings) -> None:
