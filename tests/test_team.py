@@ -115,6 +115,14 @@ def test_a_model_the_key_may_not_use_is_403_and_never_reaches_the_upstream(tmp_p
         "team-a", "anthropic/claude-sonnet-4-5", "model_not_allowed", 0)
 
 
+def test_models_listing_shows_the_models_the_key_may_use(tmp_path):
+    client = make_app(tmp_path).test_client()
+    listed = {model["id"] for model in client.get("/v1/models", headers=auth(TEAM)).get_json()["data"]}
+    assert listed == {"mock", "error-demo"}  # openai/* and gemini/* models have no key configured here
+    everything = {model["id"] for model in client.get("/v1/models", headers=auth(OPEN)).get_json()["data"]}
+    assert {"mock", "error-demo", "reflection-and-thinking"} <= everything
+
+
 def test_socketio_disallowed_model_gets_an_error_event_with_the_code(tmp_path, upstreams):
     app = make_app(tmp_path, upstreams)
     client = app.extensions["socketio"].test_client(app, headers=auth(TEAM))
