@@ -269,9 +269,17 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
             log(f"1 worker  d: {brief(one['d'])}")
             servers.pop().close()
 
-        # 3. (b) with per-key limits and usage accounting on, one worker.
+        # 3. (b) with usage accounting off, then with per-key limits and
+        # accounting on, one worker each, one right after the other.
         limits_mode = None
         if "b" in specs:
+            off_config = work / "off.yaml"
+            off_config.write_text("usage: {enabled: false}\n")
+            server, base = start(1, "gunicorn-1-off.log", {"SWITCHBOARD_CONFIG": str(off_config)})
+            fake.configure(chunks=20, ttft=0, pace=0)
+            one["b_off"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
+            log(f"1 worker  b, no keys, accounting off: {brief(one['b_off'])}")
+            servers.pop().close()
             env, prefix, limits_mode = team_config(work)
             try:
                 server, base = start(1, "gunicorn-1-limits.log", env)
@@ -306,6 +314,7 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
         if name == "e":
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
         if name == "b" and "b_limits" in one:
+            entry["switchboard_1_worker_accounting_off"] = one["b_off"]
             entry["switchboard_1_worker_limits"] = one["b_limits"]
             entry["limits_mode"] = limits_mode
         results["scenarios"][name] = entry
@@ -345,12 +354,21 @@ def figures(scenarios: dict) -> dict:
         found["b_cpu_us_per_event"] = {"value": b["switchboard_1_worker"]["server"]["cpu_us_per_event"],
                                        "target": None, "met": None}
         if "switchboard_1_worker_limits" in b:
-            on, off = b["switchboard_1_worker_limits"], b["switchboard_1_worker"]
-            found["b_limits_streams_per_s"] = {"value": on["streams_per_s"], "target": None, "met": None}
-            cost = None
-            if on["server"]["cpu_us_per_stream"] is not None and off["server"]["cpu_us_per_stream"] is not None:
-                cost = round(on["server"]["cpu_us_per_stream"] - off["server"]["cpu_us_per_stream"], 1)
-            found["b_limits_cpu_us_per_request"] = {"value": cost, "target": None, "met": None}
+            off = b["switchboard_1_worker_accounting_off"]
+
+            def cost(run: dict) -> float | None:
+                """Worker CPU per request beyond the run with accounting off."""
+                if run["server"]["cpu_us_per_stream"] is None or off["server"]["cpu_us_per_stream"] is None:
+                    return None
+                return round(run["server"]["cpu_us_per_stream"] - off["server"]["cpu_us_per_stream"], 1)
+
+            found["b_off_streams_per_s"] = {"value": off["streams_per_s"], "target": None, "met": None}
+            found["b_limits_streams_per_s"] = {"value": b["switchboard_1_worker_limits"]["streams_per_s"],
+                                               "target": None, "met": None}
+            found["b_default_accounting_cpu_us_per_request"] = {"value": cost(b["switchboard_1_worker"]),
+                                                                "target": None, "met": None}
+            found["b_limits_cpu_us_per_request"] = {"value": cost(b["switchboard_1_worker_limits"]),
+                                                    "target": None, "met": None}
     if "c" in scenarios:
         c = scenarios["c"]
         check("c_errors", c["switchboard_1_worker"]["errors"], lambda v: v == TARGETS["c_errors"])
@@ -401,6 +419,7 @@ def markdown(results: dict) -> str:
     for name, entry in results["scenarios"].items():
         for label, key in (("direct", "direct"), ("Switchboard, 1 worker", "switchboard_1_worker"),
                            ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
+                           ("Switchboard, 1 worker, accounting off", "switchboard_1_worker_accounting_off"),
                            ("Switchboard, 1 worker, limits + accounting on", "switchboard_1_worker_limits"),
                            ("Switchboard, 2 workers", "switchboard_2_workers")):
             if key not in entry:

@@ -260,13 +260,19 @@ def usage_database_path(store_database: str) -> str:
     return f"{root}-usage{extension or '.db'}"
 
 
-def open_usage(settings, store_database: str) -> UsageLog:
+def open_usage(settings, store_database: str) -> UsageLog | None:
     section = settings.usage or {}
     if not isinstance(section, dict):
         raise ValueError("usage must be a mapping such as {retention_days: 90}")
-    unknown = set(section) - {"retention_days", "database"}
+    unknown = set(section) - {"retention_days", "database", "enabled"}
     if unknown:
-        raise ValueError(f"usage: unknown field(s) {', '.join(sorted(unknown))}; known: database, retention_days")
+        raise ValueError(f"usage: unknown field(s) {', '.join(sorted(unknown))}; known: database, enabled, "
+                         "retention_days")
+    enabled = section.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"usage.enabled must be true or false, got {enabled!r}")
+    if not enabled:
+        return None
     retention = section.get("retention_days", DEFAULT_RETENTION_DAYS)
     if isinstance(retention, bool) or not isinstance(retention, (int, float)) or retention <= 0:
         raise ValueError(f"usage.retention_days must be a positive number, got {retention!r}")
