@@ -22,8 +22,8 @@ from . import logs, metrics
 from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
 from .errors import Cancelled, PermissionDenied, ProxyError
 from .keys import KeyPolicy, KeyRing, keyring_of, parse_prices, price_for
-from .limits import LimitExceeded, Limits, Reservation, open_limits
-from .usage import UsageLog, UsageRecord
+from .limits import LimitExceeded, Limits, RedisLimits, Reservation, open_limits
+from .usage import RedisUsage, UsageLog, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -201,15 +201,28 @@ class Gate:
         price = price_for(self.prices, ticket.model, f"{route.provider}/{route.upstream_model}" if route else None)
         cost = price.cost(input_tokens, output_tokens, cached) if price else None
         tokens = input_tokens + output_tokens
+        ttft = ticket.first_content - ticket.started if ticket.first_content is not None else None
+        duration = now - ticket.started
+        record = UsageRecord(
+            time=time.time(), request_id=ticket.request_id, key=ticket.policy.name if ticket.policy else "",
+            model=ticket.model, provider=provider, surface=ticket.surface, input_tokens=input_tokens,
+            output_tokens=output_tokens, reasoning_tokens=reasoning, cached_tokens=cached, cost=cost,
+            status=status, error="cancelled" if status == "cancelled" else error.code if error is not None else None,
+            ttft=ttft, duration=duration, estimated=int(usage is None and opened))
+        recorded = False
         if ticket.reservation is not None:
             budget = ticket.policy.budget
             charge = (cost or 0.0) if budget and budget.unit == "usd" else tokens
+            # With Redis for both, the settle script and the usage row share one round trip.
+            together = isinstance(self.limits, RedisLimits) and isinstance(self.usage, RedisUsage)
             try:
-                self.limits.settle(ticket.reservation, tokens, charge)
+                replies = self.limits.settle(ticket.reservation, tokens, charge,
+                                             also=(lambda pipe: self.usage.queue(pipe, record)) if together else None)
+                if together:
+                    self.usage.settled(record, replies[0])
+                    recorded = True
             except Exception:
                 log.exception("settling the limits of %s failed", ticket.policy.name)
-        ttft = ticket.first_content - ticket.started if ticket.first_content is not None else None
-        duration = now - ticket.started
         metrics.REQUESTS.labels(ticket.surface, model, provider, status).inc()
         metrics.DURATION.labels(ticket.surface, provider).observe(duration)
         if ttft is not None:
@@ -218,17 +231,10 @@ class Gate:
             metrics.TOKENS.labels(model, provider, "input").inc(input_tokens)
         if output_tokens:
             metrics.TOKENS.labels(model, provider, "output").inc(output_tokens)
-        record = UsageRecord(
-            time=time.time(), request_id=ticket.request_id, key=ticket.policy.name if ticket.policy else "",
-            model=ticket.model, provider=provider, surface=ticket.surface, input_tokens=input_tokens,
-            output_tokens=output_tokens, reasoning_tokens=reasoning, cached_tokens=cached, cost=cost,
-            status=status, error="cancelled" if status == "cancelled" else error.code if error is not None else None,
-            ttft=ttft, duration=duration,
-            estimated=int(usage is None and opened))
-        self._record(record)
+        self._record(record, stored=recorded)
 
-    def _record(self, record: UsageRecord) -> None:
-        if self.usage is not None:
+    def _record(self, record: UsageRecord, stored: bool = False) -> None:
+        if self.usage is not None and not stored:
             try:
                 self.usage.record(record)
             except Exception:

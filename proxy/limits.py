@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import RateLimited
 from .keys import KeyPolicy
@@ -110,7 +110,11 @@ class Limits:
     def admit(self, policy: KeyPolicy, estimate: int = 0) -> Reservation:
         raise NotImplementedError
 
-    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0) -> None:
+    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0,
+               also: Callable[[Any], None] | None = None) -> list:
+        """Correct the tokens, charge the budget, free the slot; once per
+        reservation. `also(pipeline)` may queue Redis commands to send in the
+        same round trip (RedisLimits only)."""
         raise NotImplementedError
 
     def spent(self, policy: KeyPolicy) -> float:
@@ -352,9 +356,12 @@ class RedisLimits(Limits):
             self._start_heartbeat()
         return reservation
 
-    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0) -> None:
+    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0,
+               also: Callable[[Any], None] | None = None) -> list:
+        """One round trip: the settle script, plus whatever `also(pipeline)`
+        queues (the usage row); returns the replies to those."""
         if reservation.settled:
-            return
+            return []
         reservation.settled = True
         _, tokens_key, slots_key = self._keys(reservation.policy.name)
         if reservation.slot is not None:
@@ -364,12 +371,26 @@ class RedisLimits(Limits):
                     held.discard(reservation.slot)
                     if not held:
                         del self._held[slots_key]
-        if reservation.bucket is None and reservation.slot is None and not (reservation.budget_key and charge):
-            return
-        self._settle(
-            keys=[tokens_key, slots_key, reservation.budget_key or f"{self.prefix}:unused"],
-            args=["" if reservation.bucket is None else reservation.bucket, int(tokens) - reservation.estimate,
-                  reservation.slot or "", float(charge) if reservation.budget_key else 0, reservation.budget_ttl or 60])
+        needed = reservation.bucket is not None or reservation.slot is not None or bool(
+            reservation.budget_key and charge)
+        if not needed and also is None:
+            return []
+        keys = [tokens_key, slots_key, reservation.budget_key or f"{self.prefix}:unused"]
+        args = ["" if reservation.bucket is None else reservation.bucket, int(tokens) - reservation.estimate,
+                reservation.slot or "", float(charge) if reservation.budget_key else 0, reservation.budget_ttl or 60]
+        pipe = self.client.pipeline(transaction=False)
+        if needed:
+            # EVALSHA of the script registered at start-up; a Redis that lost
+            # its scripts (restarted) answers NOSCRIPT and gets it again below.
+            pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
+        if also is not None:
+            also(pipe)
+        replies = pipe.execute(raise_on_error=False)
+        if needed:
+            first, replies = replies[0], replies[1:]
+            if isinstance(first, Exception):
+                self._settle(keys=keys, args=args)
+        return replies
 
     def spent(self, policy: KeyPolicy) -> float:
         if not policy.budget:

@@ -27,9 +27,11 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ class UsageRecord:
 
 
 COLUMNS = [f.name for f in fields(UsageRecord)]
+
+
+def _values(record: UsageRecord) -> tuple:
+    return tuple(getattr(record, name) for name in COLUMNS)
 
 
 def day_of(timestamp: float) -> str:
@@ -157,7 +163,7 @@ class SQLiteUsage(UsageLog):
 
     def record(self, record: UsageRecord) -> None:
         db = self._connection()
-        values = tuple(getattr(record, name) for name in COLUMNS)
+        values = _values(record)
         with self._lock:
             self._retry(lambda: db.execute(self._insert, values))
             if self._prune_due(record.time):
@@ -208,18 +214,25 @@ class RedisUsage(UsageLog):
         self.stream = f"{prefix}:usage"
 
     def record(self, record: UsageRecord) -> None:
-        data = {name: ("" if value is None else value) for name, value in asdict(record).items()}
-        min_id = int((record.time - self.retention) * 1000)
-        # The entry id is the record's own time, so that a period is an id
-        # range; a record older than the newest entry (another worker's, a
-        # moment later) takes the server's next id instead. Trimming rides on
-        # every XADD ('~': whole macro nodes, cheap).
-        import redis
+        self.settled(record, self.queue(self.client, record))
 
+    def queue(self, client, record: UsageRecord) -> Any:
+        """XADD the row on `client` (a pipeline: queued for its round trip).
+        The entry id is the record's own time, so that a period is an id
+        range. Trimming rides on every XADD ('~': whole macro nodes, cheap)."""
+        data = {"row": orjson.dumps(_values(record))}  # one field: a fraction of the encoding work of 16
         try:
-            self.client.xadd(self.stream, data, id=f"{int(record.time * 1000)}-*", minid=min_id, approximate=True)
-        except redis.ResponseError:
-            self.client.xadd(self.stream, data, minid=min_id, approximate=True)
+            return client.xadd(self.stream, data, id=f"{int(record.time * 1000)}-*",
+                               minid=int((record.time - self.retention) * 1000), approximate=True)
+        except Exception as error:  # noqa: BLE001 - handed to settled(), as a pipeline would
+            return error
+
+    def settled(self, record: UsageRecord, reply: Any) -> None:
+        """A row older than the stream's newest entry (another worker's, a
+        moment later) is refused with its own id: it takes the next id."""
+        if isinstance(reply, Exception):
+            data = {"row": orjson.dumps(_values(record))}
+            self.client.xadd(self.stream, data, minid=int((record.time - self.retention) * 1000), approximate=True)
 
     def rows(self, start: float, end: float) -> list[UsageRecord]:
         out: list[UsageRecord] = []
@@ -238,21 +251,8 @@ class RedisUsage(UsageLog):
 
 
 def decode_entry(data: dict) -> UsageRecord:
-    values = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-              for k, v in data.items()}
-    record = UsageRecord(time=float(values["time"]))
-    for name in COLUMNS[1:]:
-        raw = values.get(name, "")
-        current = getattr(record, name)
-        if raw == "":
-            continue
-        if name in ("cost", "ttft", "duration"):
-            setattr(record, name, float(raw))
-        elif isinstance(current, int):
-            setattr(record, name, int(raw))
-        else:
-            setattr(record, name, raw)
-    return record
+    row = data.get(b"row") if b"row" in data else data.get("row")
+    return UsageRecord(*orjson.loads(row))
 
 
 def usage_database_path(store_database: str) -> str:
