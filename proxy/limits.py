@@ -182,10 +182,11 @@ class LocalLimits(Limits):
                 self._slots.setdefault(name, set()).add(reservation.slot)
             return reservation
 
-    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0) -> None:
+    def settle(self, reservation: Reservation, tokens: int = 0, charge: float = 0.0,
+               also: Callable[[Any], None] | None = None) -> list:
         with self._lock:
             if reservation.settled:
-                return
+                return []
             reservation.settled = True
             name = reservation.policy.name
             if reservation.bucket is not None:
@@ -200,6 +201,7 @@ class LocalLimits(Limits):
                 self._slots.get(name, set()).discard(reservation.slot)
             if reservation.budget_key is not None and charge:
                 self._spent[reservation.budget_key] = self._spent.get(reservation.budget_key, 0.0) + charge
+            return []
 
     def spent(self, policy: KeyPolicy) -> float:
         if not policy.budget:
