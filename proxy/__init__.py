@@ -45,8 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_cors import CORS
     from werkzeug.exceptions import HTTPException
 
-    from . import logs
-    from . import request_context
+    from . import logs, request_context
     from .chat import OpenChats, error_body_for
     from .config import Settings
     from .gate import Gate
@@ -60,8 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     logs.configure()
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    board = Switchboard(settings, Router(settings))
-    board.store = open_store(settings, app.instance_path)
+    store = open_store(settings, app.instance_path)
+    board = Switchboard(settings, Router(settings, store=store))
+    board.store = store
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
     board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))

@@ -18,9 +18,12 @@ from proxy.keys import Budget, KeyPolicy, digest, load_keys, parse_prices, price
 from proxy.limits import LimitExceeded, LocalLimits, RedisLimits, period_bounds
 from tests.store_support import LOCAL_REDIS, delete_prefix, unique_prefix
 
+pytestmark = pytest.mark.integration  # the Redis backend; the key tests are unit
+
 # -- keys -------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_keys_load_hashed_literal_and_environment_keys(caplog):
     ring = load_keys([
         {"name": "team-a", "key": "sha256:" + digest("sk-team-a"), "models": ["mock", "openai/*"], "rpm": 60,
@@ -37,6 +40,7 @@ def test_keys_load_hashed_literal_and_environment_keys(caplog):
     assert "sk-literal-ops" not in caplog.text
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("entry, words", [
     ({"key": "x"}, "name is required"),
     ({"name": "a"}, "key is required"),
@@ -59,6 +63,7 @@ def test_key_errors_name_the_field(entry, words):
         assert "keys[0] (a)" in str(info.value)
 
 
+@pytest.mark.unit
 def test_duplicate_keys_and_names_are_refused():
     with pytest.raises(ValueError, match="same key"):
         load_keys([{"name": "a", "key": "k"}, {"name": "b", "key": "k"}])
@@ -66,6 +71,7 @@ def test_duplicate_keys_and_names_are_refused():
         load_keys([{"name": "a", "key": "k1"}, {"name": "a", "key": "k2"}])
 
 
+@pytest.mark.unit
 def test_models_match_ids_aliases_and_globs():
     policy = KeyPolicy("a", "d", models=("mock", "openai/*", "coder"))
     assert policy.allows("mock") and policy.allows("openai/gpt-4o-mini") and policy.allows("coder")
@@ -73,6 +79,7 @@ def test_models_match_ids_aliases_and_globs():
     assert KeyPolicy("b", "d").allows("anything")
 
 
+@pytest.mark.unit
 def test_prices_and_cost():
     prices = parse_prices({"openai/*": {"input": 1.0, "output": 2.0}, "mock": {"input": 10, "output": 20, "cached_input": 5}})
     assert price_for(prices, "mock").cost(1000, 100, cached_tokens=400) == pytest.approx((600 * 10 + 400 * 5 + 100 * 20) / 1e6)
@@ -93,6 +100,7 @@ def test_new_key_command_prints_a_key_and_its_digest():
     assert load_keys([{"name": "team-x", "key": hashed}]).find(token).name == "team-x"
 
 
+@pytest.mark.unit
 def test_period_bounds_are_utc_calendar_periods():
     # 2026-12-31 23:59:30 UTC
     now = 1798761570.0
@@ -236,6 +244,7 @@ def test_redis_slots_of_a_dead_process_expire():
         client.close()
 
 
+@pytest.mark.unit
 def test_environment_key_policy_is_unrestricted():
     policy = unrestricted("sk-x")
     assert policy.name.startswith("key-") and "sk-x" not in policy.name and not policy.limited

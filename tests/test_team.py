@@ -25,6 +25,8 @@ from tests.fakes.gemini import gemini
 from tests.fakes.live import serve
 from tests.fakes.upstream import FakeUpstream, Reply, transcript
 
+pytestmark = pytest.mark.integration
+
 TEAM = "sk-team-a-RECOGNIZABLE-0001"
 ADMIN = "sk-admin-RECOGNIZABLE-0002"
 LIMITED = "sk-limited-RECOGNIZABLE-0003"

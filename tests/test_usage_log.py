@@ -9,6 +9,8 @@ import redis
 from proxy.usage import RedisUsage, SQLiteUsage, UsageRecord, parse_group_by, parse_time
 from tests.store_support import LOCAL_REDIS, delete_prefix, unique_prefix
 
+pytestmark = pytest.mark.integration  # SQLite files and the local Redis
+
 DAY = 86400
 T0 = 1796083200.0  # 2026-12-01 00:00:00 UTC
 
@@ -55,6 +57,7 @@ def test_aggregates_by_key_model_and_day(usage_log):
     assert only == rows()[0]
 
 
+@pytest.mark.unit
 def test_parsing_of_query_values():
     assert parse_time("2026-12-01", "from", 0) == T0
     assert parse_time("2026-12-01T01:00:00Z", "from", 0) == T0 + 3600

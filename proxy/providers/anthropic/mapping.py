@@ -13,7 +13,7 @@ from ...errors import ProxyError, from_upstream_status
 
 PROVIDER = "anthropic"
 
-# https://docs.anthropic.com/en/api/messages (stop_reason); specs/upstream-anthropic.md §3, §4.5
+# https://docs.anthropic.com/en/api/messages (stop_reason); docs/anthropic.md, "Stop reasons"
 STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -47,7 +47,7 @@ def map_stop_reason(raw: str | None) -> str:
 
 class UsageTotals:
     """Anthropic reports running totals (message_start, then message_delta):
-    each report overwrites, nothing is summed (spec §5)."""
+    each report overwrites, nothing is summed (docs/anthropic.md, "Usage")."""
 
     __slots__ = ("input", "cache_creation", "cache_read", "output", "seen")
 
@@ -79,8 +79,10 @@ def error_from_body(body: Mapping[str, Any]) -> ProxyError:
     """An in-band `event: error` payload -> the error the same HTTP status
     would have given (what the official SDK does); overloaded is retryable."""
     error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
-    kind = error.get("type") or "api_error"
+    kind = error.get("type")
+    kind = kind if isinstance(kind, str) and kind else "api_error"
     message = error.get("message") or kind
+    message = message if isinstance(message, str) else str(message)[:500]
     request_id = body.get("request_id")
     suffix = f" (request-id {request_id})" if request_id else ""
     status = ERROR_STATUS.get(kind, 500)
