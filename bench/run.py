@@ -315,8 +315,7 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
         if name == "b" and "b_limits" in one:
             entry["switchboard_1_worker_accounting_off"] = one["b_off"]
-            entry["switchboard_1_worker_limits"] = one["b_limits"]
-            entry["limits_mode"] = limits_mode
+            entry["switchboard_1_worker_limits"] = {**one["b_limits"], "limits_mode": limits_mode}
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():

@@ -42,6 +42,8 @@ def test_bench_smoke_run(tmp_path):
             if label != "direct":
                 assert run["server"]["rss_peak_mb"] > 0, (name, label)
     assert "switchboard_2_workers" in results["scenarios"]["b"]
+    assert {"switchboard_1_worker_accounting_off", "switchboard_1_worker_limits"} <= set(results["scenarios"]["b"])
+    assert results["figures"]["b_limits_cpu_us_per_request"]["value"] is not None
     assert "switchboard_1_worker_passthrough" in results["scenarios"]["e"]
     assert results["figures"]["d_open_streams_held"]["value"] >= 1
     summary = (tmp_path / "summary.md").read_text()
