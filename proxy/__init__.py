@@ -22,12 +22,16 @@ EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After
 
 @dataclass
 class Switchboard:
-    """What the surfaces share: settings, the router, the store, live Socket.IO chats."""
+    """What the surfaces share: settings, the router, the store, the open
+    chats of every surface, the chat runner's hooks, live Socket.IO chats."""
 
     settings: Any
     router: Any
     socket_chats: Any = None
     store: Any = None
+    open_chats: Any = None
+    chat_hooks: list = field(default_factory=list)  # run by proxy/chat.py start() for every chat
+    surfaces: list = field(default_factory=list)  # registered chat surfaces (their error shapes)
     extras: dict = field(default_factory=dict)
 
 
@@ -36,45 +40,64 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     # Flask is imported here, not at the top: importing a pure module
     # (proxy.canonical, proxy.sse, the codecs) imports this package first,
     # and must not pull in flask.
-    from flask import Flask
+    from flask import Flask, request
     from flask_cors import CORS
     from werkzeug.exceptions import HTTPException
 
+    from . import request_context
+    from .chat import OpenChats, error_body_for
     from .config import Settings
     from .router import Router
     from .store import open_store
-    from .surfaces import blueprints, socket_chat
+    from .surfaces import conversations, register_all, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    board = Switchboard(settings, Router(settings))
-    board.store = open_store(settings, app.instance_path)
+    store = open_store(settings, app.instance_path)
+    board = Switchboard(settings, Router(settings, store=store))
+    board.store = store
+    board.open_chats = OpenChats()
+    board.chat_hooks.append(conversations.record_named_conversation)
     app.extensions["switchboard"] = board
+    request_context.init_app(app, settings)
 
-    for blueprint in blueprints():
-        app.register_blueprint(blueprint)
+    register_all(app)
 
     CORS(
         app,
         origins=settings.cors_origins,
         expose_headers=EXPOSED_HEADERS,
-        allow_private_network=True,
+        allow_private_network=settings.cors_private_network,
         max_age=600,
     )
     socket_chat.init_app(app, board)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        kind = "not_found_error" if error.code == 404 else "invalid_request_error"
-        body = {"error": {"message": error.description, "type": kind, "param": None, "code": error.name.lower().replace(" ", "_")}}
-        return json_response(body, error.code or 500)
+        from .errors import ProxyError
+
+        status = error.code or 500
+        kind = "not_found_error" if status == 404 else "invalid_request_error"
+        code = error.name.lower().replace(" ", "_")
+        shape = error_body_for(app, request.path)
+        if shape is not None:
+            failure = ProxyError(error.description or error.name, status=status, code=code)
+            failure.type = kind
+            return json_response(shape(failure), status)
+        body = {"error": {"message": error.description, "type": kind, "param": None, "code": code}}
+        return json_response(body, status)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
+        from .errors import ProxyError
+
         log.exception("unhandled error")
-        body = {"error": {"message": "internal server error", "type": "api_error", "param": None, "code": "internal_error"}}
-        return json_response(body, 500)
+        failure = ProxyError("internal server error", code="internal_error")
+        shape = error_body_for(app, request.path)
+        if shape is not None:
+            return json_response(shape(failure), 500)
+        return json_response({"error": failure.to_dict()}, 500)
 
     return app

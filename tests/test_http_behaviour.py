@@ -20,21 +20,33 @@ def demo_provider(app):
 
 # --- CORS -----------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/api/chat", "/v1/models", "/health", "/"])
-def test_preflight(client, path):
-    response = client.options(path, headers={
+def preflight(client, path):
+    return client.options(path, headers={
         "Origin": ORIGIN,
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type, authorization, x-custom",
         "Access-Control-Request-Private-Network": "true",
     })
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/models", "/health", "/"])
+def test_preflight(client, path):
+    response = preflight(client, path)
     assert response.status_code in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] in ("*", ORIGIN)
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     for header in ("content-type", "authorization", "x-custom"):
         assert header in allowed
-    assert response.headers["Access-Control-Allow-Private-Network"] == "true"
+    # A public page may not reach a private-network Switchboard unless the
+    # deployment says so (SWITCHBOARD_CORS_PRIVATE_NETWORK).
+    assert response.headers.get("Access-Control-Allow-Private-Network") != "true"
+
+
+def test_private_network_access_when_configured(tmp_path):
+    client = create_app({"demo_delay": 0, "cors_private_network": True,
+                         "database_path": str(tmp_path / "s.db")}).test_client()
+    assert preflight(client, "/api/chat").headers["Access-Control-Allow-Private-Network"] == "true"
 
 
 def test_acao_on_sse_and_on_errors(client):
@@ -136,3 +148,20 @@ def test_health_counts_streams_still_holding_their_upstream():
     assert client.get("/health?format=json").get_json()["open_streams"] == 1
     response.close()
     assert wait_until(lambda: client.get("/health?format=json").get_json()["open_streams"] == 0, 1.0)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/conversations"])
+def test_a_simple_cross_origin_request_runs_nothing(tmp_path, path, content_type):
+    """Browsers send these content types cross-origin without a preflight:
+    refusing them (415) means a page on another site cannot drive this
+    server, even where CORS would not let it read the answer."""
+    app = create_app({"demo_delay": 0, "cors_origins": [ORIGIN], "database_path": str(tmp_path / "x.db")})
+    client = app.test_client()
+    body = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "spend my money"}], "title": "x"})
+    response = client.post(path, data=body, content_type=content_type, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "unsupported_media_type"
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert len(demo_provider(app).recent) == 0  # no model was asked
+    assert app.extensions["switchboard"].store.list_conversations("") == []  # nothing was stored
