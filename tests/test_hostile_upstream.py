@@ -9,12 +9,14 @@ errors echoing the key as a status body, an HTML page, the vendor's in-band
 error event before and after content, a non-JSON line, a JSON error in a 200,
 200 bodies and streams that hold no answer) and client surface: the bystander
 receives nothing, the key (as is, URL-quoted, JSON-escaped) is in no response
-body or header and in no log line at DEBUG, and the client gets an error,
-never an empty success. Retries are on, so the retry log line is covered.
+body or header, Socket.IO payload or log line at DEBUG, and the client gets an
+error, never an empty success. Retries are on, so the retry log line is covered.
 """
 from __future__ import annotations
 
+import json
 import logging
+import time
 
 import pytest
 import requests
@@ -42,7 +44,7 @@ def live(request):
                       "providers": providers})
     try:
         with serve(app) as url:
-            yield fake, url
+            yield fake, url, app
     finally:
         fake.close()
 
@@ -73,7 +75,7 @@ def assert_no_leak(fake: hostile.Hostile, response: requests.Response, caplog) -
 @pytest.mark.parametrize("surface", SURFACES)
 @pytest.mark.parametrize("behaviour", hostile.BEHAVIOURS, ids=lambda b: b.__name__)
 def test_no_key_leaves_and_every_hostile_answer_is_an_error(live, behaviour, surface, caplog):
-    fake, url = live
+    fake, url, _ = live
     caplog.set_level(logging.DEBUG)
     fake.upstream.received.clear()
     fake.bystander.received.clear()
@@ -93,7 +95,7 @@ def test_no_key_leaves_and_every_hostile_answer_is_an_error(live, behaviour, sur
 
 def test_a_redirect_is_not_followed_even_to_the_same_origin(live, caplog):
     """Not following is simpler and safer than judging origins: the base URL should be the final one."""
-    fake, url = live
+    fake, url, _ = live
     fake.upstream.received.clear()
     same = fake.upstream.url
 
@@ -105,3 +107,29 @@ def test_a_redirect_is_not_followed_even_to_the_same_origin(live, caplog):
     assert response.status_code == 502 and "redirect" in response.json()["error"]["message"]
     assert [r.path for r in fake.upstream.received] == [fake.upstream.received[0].path]
     assert "/elsewhere" not in response.text
+
+
+@pytest.mark.parametrize("behaviour", hostile.BEHAVIOURS, ids=lambda b: b.__name__)
+def test_socket_io_chats_end_in_an_error_without_the_key(live, behaviour, caplog):
+    fake, _, app = live
+    caplog.set_level(logging.DEBUG)
+    fake.upstream.received.clear()
+    fake.bystander.received.clear()
+    fake.play(behaviour)
+    client = app.extensions["socketio"].test_client(app)
+    client.emit("chat", {"id": "c1", "model": MODELS[fake.vendor], "messages": [{"role": "user", "content": "hi"}]})
+    packets: list = []
+    for _ in range(200):  # the chat runs in a background task: collect until it ends
+        packets += client.get_received()
+        if any(p["name"] in ("complete", "error") for p in packets):
+            break
+        time.sleep(0.02)
+    client.disconnect()
+    names = [p["name"] for p in packets]
+    assert names.count("error") == 1 and "complete" not in names, names
+    assert fake.upstream.received
+    payloads = json.dumps([p["args"] for p in packets])
+    logged = caplog.text
+    for form in hostile.forms(fake.key):
+        assert form not in payloads and form not in logged
+    assert fake.bystander.received == []
