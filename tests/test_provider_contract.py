@@ -178,3 +178,15 @@ def test_open_upstream_redacts_the_key_from_errors_the_decoder_raises(fake_upstr
         list(provider.open(request(True), route))
     assert KEY not in caught.value.message and KEY not in str(caught.value)
     assert "[redacted]" in caught.value.message
+
+
+def test_a_whole_body_past_the_limit_is_an_upstream_error(fake_upstream, monkeypatch):
+    from proxy.providers import http
+
+    monkeypatch.setattr(http, "MAX_WHOLE_BODY", 1000)
+    fake_upstream.reply(Reply.json({"text": "x" * 5000}))
+    provider, route = toy(fake_upstream)
+    stream = provider.open(request(False), route)
+    with pytest.raises(UpstreamError, match="larger than"):
+        list(stream)
+    assert stream.finished_at is not None

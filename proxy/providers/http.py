@@ -35,6 +35,9 @@ from .base import HOST_NAME, Decoder, UpstreamStream
 from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
+# A non-streamed answer larger than this is refused rather than held in memory
+# (generated images come inline, so it is generous).
+MAX_WHOLE_BODY = 64 * 1024 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
 DRAIN_READS = 4
 
@@ -324,9 +327,15 @@ class BodyReader:
 
     def read(self) -> bytes:
         chunks = []
+        size = 0
         try:
             while chunk := self.response.raw.read1(65536, decode_content=True):
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_WHOLE_BODY:
+                    raise UpstreamError(f"{self.provider} answered with a body larger than "
+                                        f"{MAX_WHOLE_BODY // (1024 * 1024)} MB", code="response_too_large",
+                                        retryable=False, provider=self.provider)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if not self.cancelled:
                 raise transport_error(exc, self.provider, self.settings) from None
