@@ -293,3 +293,67 @@ def test_the_retry_log_line_and_the_client_never_see_a_key_a_provider_forgot_to_
     assert Forgetful.calls == 2 and response.status_code == 502
     assert KEY not in response.get_data(as_text=True)
     assert "retry 1" in caplog.text and KEY not in caplog.text
+
+
+# ------------------------------------------------------------------ DNS rebinding
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5e1a1a00000000049454e44ae426082")
+
+
+def resolver(monkeypatch, answers):
+    """`images.test` resolves to each of `answers` in turn (the last one stays); other names as usual."""
+    import socket
+
+    real = socket.getaddrinfo
+    calls = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "images.test":
+            return real(host, port, *args, **kwargs)
+        address = answers[min(len(calls), len(answers) - 1)]
+        calls.append(address)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return calls
+
+
+def image_request(port: int):
+    from proxy.canonical import ChatRequest, ImagePart, Message, TextPart
+
+    return ChatRequest(MODEL, [Message("user", (TextPart("Describe"), ImagePart(f"http://images.test:{port}/cat.png")))])
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_fetched(monkeypatch):
+    from .fakes.upstream import FakeUpstream
+
+    with FakeUpstream(default=Reply([PNG], content_type="image/png")) as images, FakeUpstream() as upstream:
+        calls = resolver(monkeypatch, ["93.184.216.34", "127.0.0.1"])  # public for the check, then loopback
+        app = create_app({"demo_delay": 0, "max_retries": 0, "providers": {"gemini": ProviderSettings(
+            api_key=gemini_fake.KEY, base_url=upstream.url)}})
+        with pytest.raises(BadRequest, match="could not download"):
+            app.extensions["switchboard"].router.open(image_request(images.server.server_port))
+        assert len(calls) == 2  # checked, then resolved again to connect, and refused there
+        assert images.received == [] and upstream.received == []
+
+
+def test_the_guarded_connection_fetches_from_the_address_it_checked(monkeypatch):
+    """The positive path of the same guard: the name is the Host header, the checked address is connected to."""
+    from proxy.providers import http
+
+    from .fakes.upstream import FakeUpstream
+
+    monkeypatch.setattr(http, "_refused", lambda address: False)  # let this test's loopback count as public
+    with FakeUpstream(default=Reply([PNG], content_type="image/png")) as images, FakeUpstream() as upstream:
+        upstream.reply(Reply.sse(b'data: {"candidates": [{"content": {"parts": [{"text": "a cat"}]}, '
+                                 b'"finishReason": "STOP", "index": 0}]}\n\n'))
+        resolver(monkeypatch, ["127.0.0.1"])
+        app = create_app({"demo_delay": 0, "max_retries": 0, "providers": {"gemini": ProviderSettings(
+            api_key=gemini_fake.KEY, base_url=upstream.url)}})
+        from proxy.canonical import accumulate
+
+        assert accumulate(app.extensions["switchboard"].router.open(image_request(images.server.server_port))).text == "a cat"
+        assert images.received[0].headers["Host"] == f"images.test:{images.server.server_port}"
+        assert upstream.received[0].json["contents"][0]["parts"][1]["inlineData"]["mimeType"] == "image/png"

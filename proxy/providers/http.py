@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 import requests
+import urllib3.connection
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -30,7 +31,13 @@ from requests.structures import CaseInsensitiveDict
 from .. import sse
 from ..canonical import Event
 from ..config import Settings
-from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+from ..errors import (
+    BadRequest,
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+    from_upstream_status,
+)
 from .base import HOST_NAME, Decoder, UpstreamStream
 from .redaction import redact, scrub_error
 
@@ -147,6 +154,70 @@ def check_fetchable(url: str, allow_private: bool, param: str = "messages") -> N
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if any(_refused(found) for found in addresses):
         raise BadRequest(f"image URL {shown} points at a non-public address; send the image as a data: URL", param=param)
+
+
+class _PublicOnly:
+    """Connects only to a public address, resolved at connect time: the address
+    checked is the address connected to, so a name that resolves to a public
+    address for check_fetchable and to a private one a moment later (DNS
+    rebinding) still cannot reach the private network. The name stays the
+    Host header, the TLS server name and the name the certificate must match."""
+
+    def _new_conn(self):
+        try:
+            infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise urllib3.exceptions.NewConnectionError(self, f"{self.host} does not resolve") from exc
+        addresses = [info[4][0] for info in infos]
+        if not addresses or any(_refused(ipaddress.ip_address(a.split("%")[0])) for a in addresses):
+            raise urllib3.exceptions.NewConnectionError(self, f"{self.host} resolves to a non-public address")
+        name, self._dns_host = self._dns_host, addresses[0]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PublicHTTPConnection(_PublicOnly, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicOnly, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _PublicHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+
+
+_fetch_sessions: dict[tuple[int, bool], requests.Session] = {}
+
+
+def fetch_session(allow_private: bool) -> requests.Session:
+    """The session for client-given URLs (image downloads), per process: no
+    proxies from the environment, no cookies kept, and unless private
+    addresses are allowed, connections only to public addresses."""
+    key = (os.getpid(), allow_private)
+    session = _fetch_sessions.get(key)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False
+        adapter = HTTPAdapter(max_retries=0) if allow_private else _PublicAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _fetch_sessions[key] = session
+    session.cookies.clear()
+    return session
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
