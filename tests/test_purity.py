@@ -23,12 +23,12 @@ IO_MODULES = {
     "proxy.providers.openai.provider",
     "proxy.providers.anthropic.provider",
     "proxy.providers.gemini.provider",
+    "proxy.surfaces.socket_json",
     "proxy.surfaces.common",
     "proxy.surfaces.conversations",
     "proxy.surfaces.models",
     "proxy.surfaces.openai_chat",
     "proxy.surfaces.socket_chat",
-    "proxy.surfaces.socket_json",  # python-socketio's packet class
     "proxy.surfaces.workbench",
 }
 # Packages whose modules are all pure, walked whole.
