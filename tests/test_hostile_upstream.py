@@ -28,6 +28,8 @@ from .fakes import hostile
 from .fakes.live import serve
 from .fakes.upstream import Reply
 
+pytestmark = pytest.mark.integration
+
 VENDORS = ("openai", "anthropic", "gemini")
 MODELS = {"openai": "openai/gpt-hostile", "anthropic": "anthropic/claude-hostile", "gemini": "gemini/gemini-hostile"}
 SURFACES = ("v1-stream", "v1-whole", "api-chat")

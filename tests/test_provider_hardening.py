@@ -30,6 +30,8 @@ from .fakes.upstream import Reply
 from .helpers import free_port
 from .servers import ServerProcess
 
+pytestmark = pytest.mark.integration
+
 MODEL = "gemini/gemini-2.5-flash"
 # issue 10: 170 bytes that grow as 2^32 when each $ref is inlined
 BOMB = json.loads('{"type":"object","$defs":{"a":{"type":"object","properties":{"x":{"$ref":"#/$defs/a"},'
@@ -65,6 +67,7 @@ def live():
 # ------------------------------------------------------------------ schemas, pure
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("schema, param", [
     (BOMB, f"{PARAMETERS}.properties.r.properties.x.$ref"),
     (CHAIN, PARAMETERS),
@@ -90,6 +93,7 @@ def test_a_malformed_or_exploding_schema_is_a_bad_request_naming_the_field(schem
     assert caught.value.param == param
 
 
+@pytest.mark.unit
 def test_deep_nesting_is_refused_and_wide_schemas_are_capped():
     deep = {"type": "string"}
     for _ in range(40):
@@ -103,6 +107,7 @@ def test_deep_nesting_is_refused_and_wide_schemas_are_capped():
     assert len(clean_schema(fine, PARAMETERS)["properties"]) == MAX_NODES - 1
 
 
+@pytest.mark.unit
 def test_a_shared_definition_used_many_times_is_still_inlined():
     schema = {"$defs": {"P": {"type": "object", "properties": {"lat": {"type": "number"}}}}, "type": "object",
               "properties": {name: {"$ref": "#/$defs/P"} for name in ("a", "b", "c")}}
@@ -162,6 +167,7 @@ def test_the_schema_bomb_is_a_400_while_health_keeps_answering(live):
     assert health and set(health) == {200}
 
 
+@pytest.mark.e2e
 def test_the_schema_bomb_under_gunicorn_and_gevent(tmp_path):
     """Where it hurt: one gevent worker. /health answers during the attack, the bomb gets a 400."""
     port = free_port()
@@ -216,6 +222,7 @@ def test_image_urls_that_do_not_parse_or_are_not_public_are_400s(live, url):
     assert len(fake.received) == before
 
 
+@pytest.mark.unit
 def test_a_public_address_passes_the_guard():
     check_fetchable("http://8.8.8.8/i.png", allow_private=False)
 
