@@ -192,3 +192,18 @@ def test_a_whole_body_past_the_limit_is_an_upstream_error(fake_upstream, monkeyp
     with pytest.raises(UpstreamError, match="larger than"):
         list(stream)
     assert stream.finished_at is not None
+
+
+def test_on_response_sees_the_upstream_headers_before_any_event(fake_upstream):
+    from proxy.providers.http import UpstreamClient, open_upstream
+
+    fake_upstream.reply(Reply.sse(sse({"text": "a"}, {"end": True}), headers={"x-conversation-id": "conv-7"}))
+
+    def on_response(headers, upstream):
+        upstream.response_headers["x-conversation-id"] = headers["x-conversation-id"]
+
+    client = UpstreamClient("toy", Settings(idle_timeout=2.0))
+    stream = open_upstream(client, fake_upstream.url + "/chat", {}, {}, LineDecoder(), stream=True,
+                           on_response=on_response)
+    assert stream.response_headers == {"x-conversation-id": "conv-7"}
+    assert accumulate(stream).text == "a"

@@ -432,8 +432,13 @@ def open_upstream(
     stream: bool,
     secrets: tuple[str, ...] = (),
     refine_error: Callable[[ProxyError, bytes], ProxyError] | None = None,
+    on_response: Callable[[Mapping[str, str], UpstreamStream], None] | None = None,
 ) -> UpstreamStream:
     """The one way a network provider calls its upstream.
+
+    `on_response(headers, upstream)` lets a provider read the upstream's
+    response headers once the call is accepted, e.g. to set
+    `upstream.response_headers` for the client (before any event is read).
 
     POSTs (errors before the first byte raise, with their real status), then
     returns the UpstreamStream that reads the SSE stream or the whole body
@@ -458,6 +463,8 @@ def open_upstream(
         whole = BodyReader(response, client.provider, client.settings)
         upstream = UpstreamStream((), on_cancel=whole.cancel)
         upstream._events = _whole(whole, decoder, upstream, secrets)
+    if on_response is not None:
+        on_response(response.headers, upstream)
     return upstream
 
 
