@@ -207,3 +207,16 @@ def test_on_response_sees_the_upstream_headers_before_any_event(fake_upstream):
                            on_response=on_response)
     assert stream.response_headers == {"x-conversation-id": "conv-7"}
     assert accumulate(stream).text == "a"
+
+
+def test_a_streamed_event_past_the_limit_is_an_upstream_error(fake_upstream, monkeypatch):
+    from proxy.providers import http
+
+    monkeypatch.setattr(http, "MAX_EVENT_BYTES", 100_000)
+    endless = b"data: " + b"x" * 300_000  # no newline: one event that never ends
+    fake_upstream.reply(Reply(chunks=[*sse({"text": "a"}).split(b"\n\n")[:1], b"\n\n", endless]))
+    provider, route = toy(fake_upstream)
+    stream = provider.open(request(True), route)
+    with pytest.raises(UpstreamError, match="without ending a stream event"):
+        list(stream)
+    assert stream.finished_at is not None

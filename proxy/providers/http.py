@@ -45,6 +45,8 @@ MAX_ERROR_BODY = 64 * 1024
 # A non-streamed answer larger than this is refused rather than held in memory
 # (generated images come inline, so it is generous).
 MAX_WHOLE_BODY = 64 * 1024 * 1024
+# One streamed event may not grow past this (Gemini sends generated images as one line).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
 DRAIN_READS = 4
 
@@ -335,7 +337,7 @@ class SSEReader:
         Closes the response when done, cut or cancelled."""
         deadline = self.started + self.settings.total_timeout
         try:
-            for event in sse.read_events(self.response):
+            for event in sse.read_events(self.response, MAX_EVENT_BYTES):
                 yield event
                 if time.monotonic() > deadline:
                     raise UpstreamTimeout(
@@ -345,6 +347,10 @@ class SSEReader:
                     )
         except ProxyError:
             raise
+        except sse.EventTooLarge:
+            raise UpstreamError(f"{self.provider} sent more than {MAX_EVENT_BYTES // (1024 * 1024)} MB without "
+                                "ending a stream event", code="event_too_large", retryable=False,
+                                provider=self.provider) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if not self.cancelled:
                 raise transport_error(exc, self.provider, self.settings) from None
