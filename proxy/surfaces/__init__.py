@@ -8,11 +8,12 @@ first, and that must not pull in flask.
 
 
 def blueprints() -> list:
-    from . import conversations, models, openai_chat, workbench
+    from . import conversations, models, openai_chat, playground, workbench
 
     return [
         workbench.blueprint,
         models.blueprint,
         openai_chat.blueprint,
         conversations.blueprint,
+        playground.blueprint,
     ]
