@@ -47,14 +47,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
-    app = Flask(__name__, instance_relative_config=True)
+    # static_folder=None: the playground serves its own files (surfaces/playground.py)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     board = Switchboard(settings, Router(settings))
     board.store = open_store(settings, app.instance_path)
     app.extensions["switchboard"] = board
 
-    for blueprint in blueprints():
+    surfaces = blueprints()
+    for blueprint in surfaces:
         app.register_blueprint(blueprint)
+    board.extras["blueprint_names"] = [blueprint.name for blueprint in surfaces]  # the OpenAPI fragments
 
     CORS(
         app,

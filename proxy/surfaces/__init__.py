@@ -8,7 +8,7 @@ first, and that must not pull in flask.
 
 
 def blueprints() -> list:
-    from . import conversations, models, openai_chat, playground, workbench
+    from . import api_docs, conversations, models, openai_chat, playground, workbench
 
     return [
         workbench.blueprint,
@@ -16,4 +16,5 @@ def blueprints() -> list:
         openai_chat.blueprint,
         conversations.blueprint,
         playground.blueprint,
+        api_docs.blueprint,
     ]
