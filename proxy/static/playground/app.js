@@ -22,7 +22,8 @@
     return node;
   }
 
-  var modelSelect = $("model");
+  var modelSelect = $("model");  // free text: vendor/model ids route without being listed
+  var modelList = $("model-list");
   var protocolSelect = $("protocol");
   var keyInput = $("api-key");
   var conversation = $("conversation");
@@ -285,8 +286,11 @@
   function showBadges() {
     var badges = $("badges");
     badges.replaceChildren();
-    var model = models[modelSelect.value];
-    if (!model) return;
+    var model = models[modelSelect.value.trim()];
+    if (!model) {
+      if (modelSelect.value.trim()) badges.appendChild(el("span", "badge owner", "not listed"));
+      return;
+    }
     if (model.preset) badges.appendChild(el("span", "badge preset", "preset"));
     var capabilities = model.capabilities || {};
     CAPABILITIES.forEach(function (name) {
@@ -311,14 +315,14 @@
         }
         status.textContent = "";
         models = {};
-        modelSelect.replaceChildren();
+        modelList.replaceChildren();
         (body.data || []).forEach(function (model) {
           models[model.id] = model;
-          var option = el("option", null, model.id + (model.preset ? "  (preset)" : ""));
+          var option = el("option", null, model.preset ? "preset" : (model.owned_by || ""));
           option.value = model.id;
-          modelSelect.appendChild(option);
+          modelList.appendChild(option);
         });
-        if (chosen && models[chosen]) modelSelect.value = chosen;
+        modelSelect.value = chosen || ((body.data || [])[0] || {}).id || "";
         showBadges();
       });
     }).catch(function (error) {
@@ -340,8 +344,9 @@
     sessionStorage.setItem("switchboard.key", keyInput.value);
     loadModels();
   });
+  modelSelect.addEventListener("input", showBadges);
   modelSelect.addEventListener("change", function () {
-    sessionStorage.setItem("switchboard.model", modelSelect.value);
+    sessionStorage.setItem("switchboard.model", modelSelect.value.trim());
     showBadges();
   });
   protocolSelect.addEventListener("change", function () {
@@ -407,7 +412,7 @@
     if (!text && !pending.length) return;
     var message = { role: "user", text: text, images: pending.slice() };
     var protocol = protocolById(protocolSelect.value);
-    var model = modelSelect.value;
+    var model = modelSelect.value.trim();
     history.push(message);
     userTurn(message);
     prompt.value = "";
