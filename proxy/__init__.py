@@ -1,7 +1,14 @@
 """Switchboard: one Flask server in front of every LLM provider.
 
-create_app() builds the app: settings -> router (providers) -> surfaces
-(blueprints and the Socket.IO fallback) -> CORS. See DESIGN in the README.
+    create_app()                      the stand-alone server (wsgi.py, app.py)
+    Switchboard(app, url_prefix=...)  the same, mounted inside an existing Flask app
+    ext = Switchboard(); ext.init_app(app, url_prefix=...)   (app factories)
+
+init_app: settings (defaults, YAML, environment, app.config SWITCHBOARD_*)
+-> router (providers) -> store -> one `switchboard` blueprint holding every
+surface under the prefix (its error handlers, CORS and body limit apply to
+its own routes only) -> the Socket.IO fallback at <prefix>/socket.io.
+The shared state is a Board in app.extensions["switchboard"].
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After
 
 
 @dataclass
-class Switchboard:
+class Board:
     """What the surfaces share: settings, the router, the store, live Socket.IO chats."""
 
     settings: Any
@@ -29,10 +36,91 @@ class Switchboard:
     socket_chats: Any = None
     store: Any = None
     extras: dict = field(default_factory=dict)
+    url_prefix: str = ""  # "" stand-alone, e.g. "/llm" inside a host app
+
+
+def _error_body(message: str, kind: str, code: str) -> dict:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _http_error(error):
+    from .surfaces.common import json_response
+
+    kind = "not_found_error" if error.code == 404 else "invalid_request_error"
+    return json_response(_error_body(error.description, kind, error.name.lower().replace(" ", "_")), error.code or 500)
+
+
+def _unexpected_error(error: Exception):
+    from .surfaces.common import json_response
+
+    log.exception("unhandled error")
+    return json_response(_error_body("internal server error", "api_error", "internal_error"), 500)
+
+
+def normalize_prefix(url_prefix: str | None) -> str:
+    prefix = (url_prefix or "").strip()
+    if not prefix or prefix == "/":
+        return ""
+    return "/" + prefix.strip("/")
+
+
+class Switchboard:
+    """The Flask extension: `Switchboard(app, url_prefix="/llm")` or
+    `ext = Switchboard(); ext.init_app(app, url_prefix="/llm")`.
+
+    `config` overrides settings by name (see proxy/config.py), after the
+    YAML file, the environment and the host's app.config SWITCHBOARD_* keys.
+    """
+
+    def __init__(self, app: "Flask | None" = None, url_prefix: str = "", config: Mapping[str, Any] | None = None) -> None:
+        self.url_prefix = url_prefix
+        self.config = dict(config or {})
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: "Flask", url_prefix: str | None = None, config: Mapping[str, Any] | None = None) -> Board:
+        from flask import Blueprint, request
+        from flask_cors import CORS
+        from werkzeug.exceptions import HTTPException
+
+        from .config import Settings, settings_from_app_config
+        from .router import Router
+        from .store import open_store
+        from .surfaces import blueprints, socket_chat
+
+        if "switchboard" in app.extensions:
+            raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
+        prefix = normalize_prefix(self.url_prefix if url_prefix is None else url_prefix)
+        settings = Settings.load({**settings_from_app_config(app.config), **self.config, **(config or {})})
+        board = Board(settings, Router(settings), url_prefix=prefix)
+        board.store = open_store(settings, app.instance_path)
+        app.extensions["switchboard"] = board
+
+        # One parent blueprint: the surfaces' routes, handlers and hooks stay
+        # inside it, so a host app's own routes and error handlers are untouched.
+        parent = Blueprint("switchboard", __name__, url_prefix=prefix or None)
+        surfaces = blueprints()
+        for blueprint in surfaces:
+            parent.register_blueprint(blueprint)
+        board.extras["blueprint_names"] = [blueprint.name for blueprint in surfaces]  # the OpenAPI fragments
+
+        @parent.before_request
+        def limit_body() -> None:
+            # per request, not app.config["MAX_CONTENT_LENGTH"]: the host's limit stays the host's
+            request.max_content_length = settings.max_body_bytes
+
+        parent.register_error_handler(HTTPException, _http_error)
+        parent.register_error_handler(Exception, _unexpected_error)
+        CORS(parent, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS,
+             allow_private_network=True, max_age=600)
+        app.register_blueprint(parent)
+        socket_chat.init_app(app, board, path=f"{prefix}/socket.io")
+        self.board = board
+        return board
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
-    """Build the app. `config` overrides settings by name (see proxy/config.py)."""
+    """The stand-alone server. `config` overrides settings by name (see proxy/config.py)."""
     # Flask is imported here, not at the top: importing a pure module
     # (proxy.canonical, proxy.sse, the codecs) imports this package first,
     # and must not pull in flask.
@@ -40,44 +128,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_cors import CORS
     from werkzeug.exceptions import HTTPException
 
-    from .config import Settings
-    from .router import Router
-    from .store import open_store
-    from .surfaces import blueprints, socket_chat
-    from .surfaces.common import json_response
-
-    settings = Settings.load(config)
     # static_folder=None: the playground serves its own files (surfaces/playground.py)
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    board = Switchboard(settings, Router(settings))
-    board.store = open_store(settings, app.instance_path)
-    app.extensions["switchboard"] = board
-
-    surfaces = blueprints()
-    for blueprint in surfaces:
-        app.register_blueprint(blueprint)
-    board.extras["blueprint_names"] = [blueprint.name for blueprint in surfaces]  # the OpenAPI fragments
-
-    CORS(
-        app,
-        origins=settings.cors_origins,
-        expose_headers=EXPOSED_HEADERS,
-        allow_private_network=True,
-        max_age=600,
-    )
-    socket_chat.init_app(app, board)
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        kind = "not_found_error" if error.code == 404 else "invalid_request_error"
-        body = {"error": {"message": error.description, "type": kind, "param": None, "code": error.name.lower().replace(" ", "_")}}
-        return json_response(body, error.code or 500)
-
-    @app.errorhandler(Exception)
-    def unexpected_error(error: Exception):
-        log.exception("unhandled error")
-        body = {"error": {"message": "internal server error", "type": "api_error", "param": None, "code": "internal_error"}}
-        return json_response(body, 500)
-
+    board = Switchboard(config=config).init_app(app)
+    # The whole app is Switchboard's: every answer, also a 404 for an unknown
+    # path or a preflight to it, is JSON with CORS headers.
+    app.config["MAX_CONTENT_LENGTH"] = board.settings.max_body_bytes
+    CORS(app, origins=board.settings.cors_origins, expose_headers=EXPOSED_HEADERS,
+         allow_private_network=True, max_age=600)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
     return app

@@ -171,3 +171,18 @@ def test_hostile_model_output_stays_text(page, protocol):
     assert page.evaluate("document.querySelectorAll('.conversation script, .conversation img:not(.sent), .conversation b').length") == 0
     assert page.evaluate("[...document.querySelectorAll('.conversation a')].every(a => a.protocol === 'https:' || a.protocol === 'http:')")
     screenshot(page, f"playground-hostile-{protocol}")
+
+
+def test_the_playground_inside_a_host_app_under_a_prefix(browser, tmp_path):
+    from tests.host_app import create_host_app
+
+    host = create_host_app(SWITCHBOARD_DEMO_DELAY="0.02", SWITCHBOARD_DATABASE=str(tmp_path / "sb.db"))
+    with LiveServer(host) as live:
+        context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(live.url + "/llm/")
+        page.wait_for_selector("html[data-ready=true]")
+        check_agent_answer(send(page, "agent-demo", "rivers", protocol="socketio"), "rivers")
+        check_agent_answer(send(page, "agent-demo", "lakes", protocol="workbench"), "lakes")
+        screenshot(page, "playground-mounted-under-llm")
+        context.close()

@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 import yaml
-from flask import Blueprint, Flask, Response, current_app, send_from_directory, url_for
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 
-from .common import json_response
+from .common import json_response, switchboard
 
 FOLDER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "openapi")
 STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static", "docs")
@@ -75,24 +75,16 @@ def openapi_path(rule: str, prefix: str = "") -> str:
 
 def routes(app: Flask) -> set[str]:
     """Switchboard's own HTTP routes of the app, as OpenAPI paths (prefix removed)."""
-    board = app.extensions["switchboard"]
-    names = board.extras.get("endpoint_prefix", "")
-    prefix = board.extras.get("url_prefix", "")
-    found = set()
-    for rule in app.url_map.iter_rules():
-        if names and not rule.endpoint.startswith(names):
-            continue
-        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
-            continue
-        found.add(openapi_path(rule.rule, prefix))
-    return found
+    prefix = app.extensions["switchboard"].url_prefix
+    return {openapi_path(rule.rule, prefix) for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith("switchboard.") and not rule.endpoint.endswith(".static")}
 
 
 def document(app: Flask) -> dict[str, Any]:
     board = app.extensions["switchboard"]
     cached = board.extras.get("openapi")
     if cached is None:
-        cached = build(board.extras.get("blueprint_names") or [], board.extras.get("url_prefix") or "/")
+        cached = build(board.extras.get("blueprint_names") or [], board.url_prefix or "/")
         board.extras["openapi"] = cached
     return cached
 
@@ -104,7 +96,7 @@ def openapi_json() -> Response:
 
 @blueprint.get("/docs")
 def docs() -> Response:
-    base = url_for(".openapi_json").rsplit("/openapi.json", 1)[0]
+    base = request.script_root + switchboard().url_prefix
     with open(os.path.join(STATIC, "index.html"), encoding="utf-8") as handle:
         page = handle.read()
     return Response(page.replace("{{base}}", html.escape(base, quote=True)), mimetype="text/html", headers={

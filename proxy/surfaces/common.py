@@ -25,7 +25,7 @@ def read_json() -> Any:
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length
         raise PayloadTooLarge(
             f"the request body is larger than {limit} bytes: send smaller images, "
             "or raise SWITCHBOARD_MAX_BODY_BYTES on the server"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import os
 
-from flask import Blueprint, Response, request, send_from_directory, url_for
+from flask import Blueprint, Response, request, send_from_directory
 
 from .common import switchboard
 
@@ -46,7 +46,7 @@ def _template() -> str:
 
 def page() -> Response:
     # The prefix the app is mounted under ("" stand-alone, "/llm" inside a host app).
-    base = url_for("workbench.index").rstrip("/")
+    base = request.script_root + switchboard().url_prefix
     keys = "true" if switchboard().settings.api_keys else "false"
     body = _template().replace("{{base}}", html.escape(base, quote=True)).replace("{{keys_required}}", keys)
     return Response(body, mimetype="text/html", headers={
