@@ -11,7 +11,7 @@ from proxy.providers import demo_images
 from tests.browser import chromium, screenshot
 from tests.fakes.live import LiveServer
 from tests.fakes.openai import KEY, chat, text_stream
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import FakeUpstream, transcript
 
 pytestmark = pytest.mark.timeout(600)  # the first run may install Chromium
 
@@ -185,4 +185,44 @@ def test_the_playground_inside_a_host_app_under_a_prefix(browser, tmp_path):
         check_agent_answer(send(page, "agent-demo", "rivers", protocol="socketio"), "rivers")
         check_agent_answer(send(page, "agent-demo", "lakes", protocol="workbench"), "lakes")
         screenshot(page, "playground-mounted-under-llm")
+        context.close()
+
+
+def test_tool_calls_sources_and_a_midstream_error_over_openai_chat(page, upstream):
+    upstream.reply(chat(transcript("openai", "tool_calls_parallel.sse")),
+                   chat(transcript("openai", "perplexity_reasoning.sse")),
+                   chat(transcript("openai", "midstream_error.sse")))
+    tools = send(page, "openai/gpt-4o", "weather?", protocol="openai-chat").locator(".tool")
+    assert tools.count() == 2
+    assert "get_weather" in tools.nth(0).locator("summary").inner_text()
+    assert tools.nth(0).locator(".arguments").inner_text() == '{"city":"Paris"}'
+    assert "finish tool_calls" in page.locator(".turn.assistant .meta").nth(0).inner_text()
+
+    sources = send(page, "openai/gpt-4o", "haiku?").locator(".sources a")
+    assert [sources.nth(i).get_attribute("href") for i in range(sources.count())] == [
+        "https://example.org/haiku", "https://example.org/poetry"]
+
+    failed = send(page, "openai/gpt-4o", "hello?")
+    assert "failed" in failed.get_attribute("class")
+    assert failed.locator(".body").inner_text() == "Hello"  # what came before the error stays
+    assert "The server had an error while processing your request" in failed.locator(".error").inner_text()
+    screenshot(page, "playground-tools-sources-error")
+
+
+def test_api_key_field_when_keys_are_configured(browser, tmp_path):
+    app = create_app({"demo_delay": 0, "api_keys": ["sk-play"], "database_path": str(tmp_path / "sb.db")})
+    with LiveServer(app) as live:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("html[data-ready=true]")
+        assert page.is_visible("#api-key")
+        assert "HTTP 401" in page.inner_text("#status")
+        page.fill("#api-key", "sk-play")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_function("document.querySelectorAll('#model-list option').length > 3")
+        turn = send(page, "mock", "with a key", protocol="openai-chat")
+        assert "I received your message: with a key" in turn.locator(".body").inner_text()
+        assert page.evaluate("sessionStorage.getItem('switchboard.key')") == "sk-play"
+        assert page.evaluate("localStorage.length") == 0
         context.close()
