@@ -6,9 +6,9 @@
 
 init_app: settings (defaults, YAML, environment, app.config SWITCHBOARD_*)
 -> router (providers) -> store -> one `switchboard` blueprint holding every
-surface under the prefix (its error handlers, CORS and body limit apply to
-its own routes only) -> the Socket.IO fallback at <prefix>/socket.io.
-The shared state is a Board in app.extensions["switchboard"].
+surface under the prefix (its request hooks, error handlers, CORS and body
+limit apply to its own routes only) -> the Socket.IO fallback at
+<prefix>/socket.io. The shared state is a Board in app.extensions["switchboard"].
 """
 from __future__ import annotations
 
@@ -29,32 +29,54 @@ EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After
 
 @dataclass
 class Board:
-    """What the surfaces share: settings, the router, the store, live Socket.IO chats."""
+    """What the surfaces share: settings, the router, the store, the open
+    chats of every surface, the chat runner's hooks, live Socket.IO chats."""
 
     settings: Any
     router: Any
     socket_chats: Any = None
     store: Any = None
+    open_chats: Any = None
+    chat_hooks: list = field(default_factory=list)  # run by proxy/chat.py start() for every chat
+    surfaces: list = field(default_factory=list)  # registered chat surfaces (their error shapes)
+    blueprint_names: list = field(default_factory=list)  # every surface blueprint (its OpenAPI fragment)
     extras: dict = field(default_factory=dict)
     url_prefix: str = ""  # "" stand-alone, e.g. "/llm" inside a host app
 
 
-def _error_body(message: str, kind: str, code: str) -> dict:
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
 def _http_error(error):
+    """An HTTPException (404, 405, 413, ...) in the shape of the surface whose
+    path was asked for, else as an OpenAI error object."""
+    from flask import current_app, request
+
+    from .chat import error_body_for
+    from .errors import ProxyError
     from .surfaces.common import json_response
 
-    kind = "not_found_error" if error.code == 404 else "invalid_request_error"
-    return json_response(_error_body(error.description, kind, error.name.lower().replace(" ", "_")), error.code or 500)
+    status = error.code or 500
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    code = error.name.lower().replace(" ", "_")
+    shape = error_body_for(current_app, request.path)
+    if shape is not None:
+        failure = ProxyError(error.description or error.name, status=status, code=code)
+        failure.type = kind
+        return json_response(shape(failure), status)
+    return json_response({"error": {"message": error.description, "type": kind, "param": None, "code": code}}, status)
 
 
 def _unexpected_error(error: Exception):
+    from flask import current_app, request
+
+    from .chat import error_body_for
+    from .errors import ProxyError
     from .surfaces.common import json_response
 
     log.exception("unhandled error")
-    return json_response(_error_body("internal server error", "api_error", "internal_error"), 500)
+    failure = ProxyError("internal server error", code="internal_error")
+    shape = error_body_for(current_app, request.path)
+    if shape is not None:
+        return json_response(shape(failure), 500)
+    return json_response({"error": failure.to_dict()}, 500)
 
 
 def normalize_prefix(url_prefix: str | None) -> str:
@@ -75,18 +97,25 @@ class Switchboard:
     def __init__(self, app: "Flask | None" = None, url_prefix: str = "", config: Mapping[str, Any] | None = None) -> None:
         self.url_prefix = url_prefix
         self.config = dict(config or {})
+        self.board: Board | None = None
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: "Flask", url_prefix: str | None = None, config: Mapping[str, Any] | None = None) -> Board:
+    def init_app(self, app: "Flask", url_prefix: str | None = None, config: Mapping[str, Any] | None = None,
+                 *, whole_app: bool = False) -> Board:
+        """Set Switchboard up on `app`. `whole_app` (create_app): the app is
+        Switchboard's alone, so request hooks, CORS and error handlers are
+        app-wide (also for a 404 outside any route)."""
         from flask import Blueprint, request
         from flask_cors import CORS
         from werkzeug.exceptions import HTTPException
 
+        from . import request_context
+        from .chat import OpenChats
         from .config import Settings, settings_from_app_config
         from .router import Router
         from .store import open_store
-        from .surfaces import blueprints, socket_chat
+        from .surfaces import conversations, register_all, socket_chat
 
         if "switchboard" in app.extensions:
             raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
@@ -94,25 +123,26 @@ class Switchboard:
         settings = Settings.load({**settings_from_app_config(app.config), **self.config, **(config or {})})
         board = Board(settings, Router(settings), url_prefix=prefix)
         board.store = open_store(settings, app.instance_path)
+        board.open_chats = OpenChats()
+        board.chat_hooks.append(conversations.record_named_conversation)
         app.extensions["switchboard"] = board
 
-        # One parent blueprint: the surfaces' routes, handlers and hooks stay
+        # One parent blueprint: the surfaces' routes, hooks and handlers stay
         # inside it, so a host app's own routes and error handlers are untouched.
         parent = Blueprint("switchboard", __name__, url_prefix=prefix or None)
-        surfaces = blueprints()
-        for blueprint in surfaces:
-            parent.register_blueprint(blueprint)
-        board.extras["blueprint_names"] = [blueprint.name for blueprint in surfaces]  # the OpenAPI fragments
+        scope = app if whole_app else parent
+        request_context.init_app(scope, settings)
+        register_all(app, parent)
 
         @parent.before_request
         def limit_body() -> None:
             # per request, not app.config["MAX_CONTENT_LENGTH"]: the host's limit stays the host's
             request.max_content_length = settings.max_body_bytes
 
-        parent.register_error_handler(HTTPException, _http_error)
-        parent.register_error_handler(Exception, _unexpected_error)
-        CORS(parent, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS,
-             allow_private_network=True, max_age=600)
+        scope.register_error_handler(HTTPException, _http_error)
+        scope.register_error_handler(Exception, _unexpected_error)
+        CORS(scope, origins=settings.cors_origins, expose_headers=EXPOSED_HEADERS,
+             allow_private_network=settings.cors_private_network, max_age=600)
         app.register_blueprint(parent)
         socket_chat.init_app(app, board, path=f"{prefix}/socket.io")
         self.board = board
@@ -125,17 +155,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     # (proxy.canonical, proxy.sse, the codecs) imports this package first,
     # and must not pull in flask.
     from flask import Flask
-    from flask_cors import CORS
-    from werkzeug.exceptions import HTTPException
 
     # static_folder=None: the playground serves its own files (surfaces/playground.py)
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    board = Switchboard(config=config).init_app(app)
-    # The whole app is Switchboard's: every answer, also a 404 for an unknown
-    # path or a preflight to it, is JSON with CORS headers.
+    # The whole app is Switchboard's: every answer, also a 404 or 405 outside
+    # any route or a preflight to it, is JSON in the shape of the surface
+    # whose path was asked for, with CORS headers and an X-Request-Id.
+    board = Switchboard(config=config).init_app(app, whole_app=True)
     app.config["MAX_CONTENT_LENGTH"] = board.settings.max_body_bytes
-    CORS(app, origins=board.settings.cors_origins, expose_headers=EXPOSED_HEADERS,
-         allow_private_network=True, max_age=600)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
     return app

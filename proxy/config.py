@@ -49,6 +49,9 @@ ENVIRONMENT = {
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "public_url": ("SWITCHBOARD_PUBLIC_URL", str),
+    "public_models": ("SWITCHBOARD_PUBLIC_MODELS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "cors_private_network": ("SWITCHBOARD_CORS_PRIVATE_NETWORK", lambda v: v.lower() in ("1", "true", "yes", "on")),
 }
 
 
@@ -77,6 +80,15 @@ class Settings:
     # Image URLs a provider must download itself (Gemini) may point at this
     # server's own network: refused unless deliberately allowed.
     fetch_private_urls: bool = False
+    # How clients reach this server (https://llm.example.com): links the demo
+    # models serve are absolute under it; unset, they are data: URLs (the
+    # Host header a client sends is never reflected into an answer).
+    public_url: str | None = None
+    # /v1/models answers without a key even when API keys are configured
+    public_models: bool = False
+    # answer browsers' Private Network Access preflights (a public page
+    # calling this server on a private address) with allow: off by default
+    cors_private_network: bool = False
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

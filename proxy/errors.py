@@ -62,6 +62,14 @@ class PayloadTooLarge(BadRequest):
     code = "request_too_large"
 
 
+class UnsupportedMediaType(BadRequest):
+    """A body that is not JSON: refusing other content types makes browsers
+    send a CORS preflight before any cross-origin request can run."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class AuthenticationFailed(ProxyError):
     status = 401
     type = "authentication_error"
@@ -111,6 +119,24 @@ class UpstreamError(ProxyError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class StoreUnavailable(ProxyError):
+    """The store (SQLite / Redis) could not do what was asked."""
+
+    status = 503
+    type = "api_error"
+    code = "store_unavailable"
+    retryable = True
+
+
+class ServerShutdown(ProxyError):
+    """The worker is stopping (restart, deploy) before the stream could end."""
+
+    status = 503
+    type = "api_error"
+    code = "server_shutdown"
+    retryable = True
 
 
 class Cancelled(ProxyError):

@@ -83,6 +83,7 @@ class ResilientStream(UpstreamStream):
     def start(self) -> "ResilientStream":
         """Open the first attempt that connects; raises the last error when none does."""
         self._first = self._connect()
+        self.response_headers = self._first.response_headers
         return self
 
     # -- attempts -------------------------------------------------------------

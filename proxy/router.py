@@ -19,7 +19,7 @@ import logging
 import os
 from typing import Any, Mapping
 
-from .canonical import ChatRequest
+from .canonical import ChatRequest, Message, TextPart
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
 from .providers import REGISTRY
@@ -111,6 +111,61 @@ def apply_params(request: ChatRequest, params: Mapping[str, Any]) -> ChatRequest
     return dataclasses.replace(request, extra=extra, **changes)
 
 
+PRESET_FIELDS = {"model", "system", "description", *REQUEST_PARAMS}
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Preset:
+    """A named configuration usable as a model id on every surface: a model,
+    instructions (`system`) and request defaults."""
+
+    name: str
+    model: str
+    system: str | None = None
+    description: str | None = None
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def apply(self, request: ChatRequest) -> ChatRequest:
+        """Request values win over the preset's; its instructions apply when
+        the request brings no system message of its own."""
+        request = apply_params(dataclasses.replace(request, model=self.model), self.params)
+        if self.system and not any(m.role == "system" for m in request.messages):
+            request.messages = [Message("system", (TextPart(self.system),)), *request.messages]
+        return request
+
+
+def declared_preset(name: Any, entry: Any) -> Preset:
+    """One `presets:` entry of the YAML file; ValueError says what to fix."""
+    where = f"presets: entry {name!r}"
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: a preset name must be a non-empty string")
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a mapping such as {{model: mock, system: 'You are terse.'}}")
+    unknown = set(entry) - PRESET_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(PRESET_FIELDS))}")
+    model = entry.get("model")
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"{where}: model is required (a model id, alias or vendor/model)")
+    for text_field in ("system", "description", "user", "reasoning_effort"):
+        if entry.get(text_field) is not None and not isinstance(entry[text_field], str):
+            raise ValueError(f"{where}: {text_field} must be a string")
+    for number, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = entry.get(number)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high):
+            raise ValueError(f"{where}: {number} must be a number from {low} to {high}, got {value!r}")
+    tokens = entry.get("max_tokens")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise ValueError(f"{where}: max_tokens must be a positive integer, got {tokens!r}")
+    stop = entry.get("stop")
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise ValueError(f"{where}: stop must be a list of strings")
+    if entry.get("response_format") is not None and not isinstance(entry["response_format"], dict):
+        raise ValueError(f"{where}: response_format must be a mapping such as {{type: json_object}}")
+    params = {k: v for k, v in entry.items() if k in REQUEST_PARAMS and v is not None}
+    return Preset(name, model, entry.get("system"), entry.get("description"), params)
+
+
 class Router:
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
@@ -125,6 +180,19 @@ class Router:
         for entry in settings.models or ():
             route = declared_route(entry, self.providers, environ)
             self.routes[route.id] = route
+        presets = settings.extra.get("presets") or {}
+        if not isinstance(presets, dict):
+            raise ValueError("presets: must be a mapping of preset name -> {model, system, temperature, ...}")
+        self.presets: dict[str, Preset] = {}
+        for name, entry in presets.items():
+            preset = declared_preset(name, entry)
+            if preset.name in self.routes:
+                raise ValueError(f"presets: entry {name!r} has the name of a model; give the preset another name")
+            try:
+                self.resolve(preset.model)
+            except ModelNotFound:
+                raise ValueError(f"presets: entry {name!r}: model {preset.model!r} is not a model") from None
+            self.presets[preset.name] = preset
         for route in self.routes.values():
             for fallback in route.fallbacks:
                 try:
@@ -153,6 +221,29 @@ class Router:
         """What /v1/models lists: the models that can answer now."""
         return [route for route in self.routes.values() if self.usable(route)]
 
+    def listing(self) -> list[dict[str, Any]]:
+        """The /v1/models entries: usable models, then presets whose model is usable."""
+        entries = [route.describe() for route in self.models()]
+        for preset in self.presets.values():
+            route = self.resolve(preset.model)
+            if self.usable(route):
+                entries.append(self.describe_preset(preset, route))
+        return entries
+
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """The /v1/models/<id> entry of a model, an alias, a preset or a vendor/model id."""
+        preset = self.presets.get(model_id)
+        if preset is not None:
+            return self.describe_preset(preset, self.resolve(preset.model))
+        return self.resolve(model_id).describe()
+
+    @staticmethod
+    def describe_preset(preset: Preset, route: ModelRoute) -> dict[str, Any]:
+        entry = route.describe()
+        entry.update({"id": preset.name, "owned_by": "switchboard", "preset": True, "model": preset.model,
+                      "description": preset.description, "instructions": preset.system, "provider": route.provider})
+        return entry
+
     def resolve(self, model_id: str) -> ModelRoute:
         route = self.routes.get(model_id)
         if route is not None:
@@ -160,8 +251,9 @@ class Router:
         vendor, _, upstream_model = model_id.partition("/")
         if upstream_model and vendor in self.providers and vendor != "demo":
             return ModelRoute(model_id, vendor, upstream_model, vendor)
+        presets = getattr(self, "presets", None)
         raise ModelNotFound(
-            f"unknown model {model_id!r}: use one of {', '.join(self.routes)} (see GET /v1/models), "
+            f"unknown model {model_id!r}: use one of {', '.join([*self.routes, *(presets or ())])} (see GET /v1/models), "
             f"or 'vendor/model' with a vendor of {', '.join(n for n in self.providers if n != 'demo')}",
             param="model",
         )
@@ -175,10 +267,20 @@ class Router:
         """One attempt on one model (the resilient stream calls this per attempt)."""
         return self.provider_for(route).open(apply_params(request, route.params), route)
 
+    def prepare(self, request: ChatRequest) -> ResilientStream:
+        """The resilient stream for `request` on its model (a preset name
+        applies the preset), not yet started: the caller holds it, so it can
+        cancel it while it connects. Its fallbacks are the model's own
+        `fallbacks`, in order; a fallback's fallbacks are not followed."""
+        preset = self.presets.get(request.model)
+        if preset is not None:
+            request = preset.apply(request)
+        route = self.resolve(request.model)
+        plan = [route] + [self.resolve(model_id) for model_id in route.fallbacks]
+        return ResilientStream(self, request, plan)
+
     def open(self, request: ChatRequest) -> UpstreamStream:
         """Start `request` on its model, retrying and falling back before any content.
 
         Raises the last ProxyError when no attempt could even be opened."""
-        route = self.resolve(request.model)
-        plan = [route] + [self.resolve(model_id) for model_id in route.fallbacks]
-        return ResilientStream(self, request, plan).start()
+        return self.prepare(request).start()

@@ -24,6 +24,7 @@ from flask import Response
 from . import sse
 from .canonical import Accumulator, ChatResult, Error, Event
 from .errors import ProxyError, UpstreamError
+from .request_context import bind_request_id
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,18 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
-def guard(events: Iterable[Event]) -> Iterator[Event]:
+def stream_incomplete() -> ProxyError:
+    return UpstreamError("the upstream stream ended before it finished", code="stream_incomplete")
+
+
+def guard(events: Iterable[Event], early_end: Callable[[], ProxyError] = stream_incomplete) -> Iterator[Event]:
     """Make every stream end in exactly one Finish or Error event.
 
     Anything a provider raises mid-stream becomes a final Error event, so
     every surface can end its stream in its own protocol's error form.
     Events after Finish (e.g. a late usage report) are dropped: providers
-    emit Usage before Finish."""
+    emit Usage before Finish. `early_end()` says why a stream stopped without
+    finishing (the chat runner knows when the client left or the server stops)."""
     iterator = iter(events)
     try:
         for event in iterator:
@@ -54,7 +60,7 @@ def guard(events: Iterable[Event]) -> Iterator[Event]:
                 return
         # A stream that stops without saying it finished was cut short:
         # never let a surface pass it off as a complete answer.
-        yield Error(UpstreamError("the upstream stream ended before it finished", code="stream_incomplete"))
+        yield Error(early_end())
     except ProxyError as error:
         yield Error(error)
     except Exception:  # a bug, but the client still gets a terminal frame
@@ -94,11 +100,12 @@ class Recorder:
                 log.exception("recording the stream failed")
 
 
-def pump(frames: Iterable[bytes]) -> "queue.SimpleQueue":
+def pump(frames: Iterable[bytes], request_id: str | None = None) -> "queue.SimpleQueue":
     """Run `frames` in a background thread; return the queue it fills."""
     out: queue.SimpleQueue = queue.SimpleQueue()
 
     def run() -> None:
+        bind_request_id(request_id)  # its log lines carry the request's id
         try:
             for frame in frames:
                 out.put(frame)
@@ -114,13 +121,12 @@ def pump(frames: Iterable[bytes]) -> "queue.SimpleQueue":
     return out
 
 
-def relay(frames: Iterable[bytes], stream: Cancellable, heartbeat: float) -> Iterator[bytes]:
+def relay(out: "queue.SimpleQueue", stream: Cancellable, heartbeat: float) -> Iterator[bytes]:
     """The response body: frames as they come, heartbeats while silent.
 
     Frames already waiting are written together: one write instead of many
     when the client or the network is slower than the upstream.
     """
-    out = pump(frames)
     get = out.get
     try:
         while True:
@@ -150,13 +156,36 @@ def relay(frames: Iterable[bytes], stream: Cancellable, heartbeat: float) -> Ite
         stream.cancel()
 
 
-def sse_response(frames: Iterable[bytes], stream: Cancellable, heartbeat: float, headers: dict | None = None) -> Response:
-    # direct_passthrough: the WSGI server iterates relay() itself rather than
+class Body:
+    """The WSGI body of a stream: iterates relay(); close() cancels the
+    upstream even when the server never started iterating (a client that
+    left before the first write), where closing a generator runs nothing."""
+
+    __slots__ = ("_frames", "_stream")
+
+    def __init__(self, frames: Iterator[bytes], stream: Cancellable) -> None:
+        self._frames = frames
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._frames
+
+    def close(self) -> None:
+        try:
+            self._frames.close()
+        finally:
+            self._stream.cancel()
+
+
+def sse_response(frames: Iterable[bytes], stream: Cancellable, heartbeat: float, headers: dict | None = None,
+                 request_id: str | None = None) -> Response:
+    """Start encoding now (in the pump) and answer with the SSE body."""
+    body = Body(relay(pump(frames, request_id), stream, heartbeat), stream)
+    # direct_passthrough: the WSGI server iterates the body itself rather than
     # Werkzeug's encoding and closing wrappers around it (frames are bytes
-    # already; closing the generator is what cancels). Two generator layers
-    # fewer per frame, and a shallower stack saved with every waiting stream.
-    response = Response(relay(frames, stream, heartbeat), mimetype="text/event-stream", headers=SSE_HEADERS,
-                        direct_passthrough=True)
+    # already; closing it is what cancels). Two generator layers fewer per
+    # frame, and a shallower stack saved with every waiting stream.
+    response = Response(body, mimetype="text/event-stream", headers=SSE_HEADERS, direct_passthrough=True)
     if headers:
         response.headers.update(headers)
     return response

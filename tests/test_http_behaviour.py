@@ -20,21 +20,33 @@ def demo_provider(app):
 
 # --- CORS -----------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/api/chat", "/v1/models", "/health", "/"])
-def test_preflight(client, path):
-    response = client.options(path, headers={
+def preflight(client, path):
+    return client.options(path, headers={
         "Origin": ORIGIN,
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type, authorization, x-custom",
         "Access-Control-Request-Private-Network": "true",
     })
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/models", "/health", "/"])
+def test_preflight(client, path):
+    response = preflight(client, path)
     assert response.status_code in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] in ("*", ORIGIN)
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     allowed = response.headers["Access-Control-Allow-Headers"].lower()
     for header in ("content-type", "authorization", "x-custom"):
         assert header in allowed
-    assert response.headers["Access-Control-Allow-Private-Network"] == "true"
+    # A public page may not reach a private-network Switchboard unless the
+    # deployment says so (SWITCHBOARD_CORS_PRIVATE_NETWORK).
+    assert response.headers.get("Access-Control-Allow-Private-Network") != "true"
+
+
+def test_private_network_access_when_configured(tmp_path):
+    client = create_app({"demo_delay": 0, "cors_private_network": True,
+                         "database_path": str(tmp_path / "s.db")}).test_client()
+    assert preflight(client, "/api/chat").headers["Access-Control-Allow-Private-Network"] == "true"
 
 
 def test_acao_on_sse_and_on_errors(client):

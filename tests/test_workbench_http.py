@@ -18,6 +18,22 @@ SUNSET = "![Generated image](http://localhost/demo/images/sunset.png)"
 MOSAIC = "![Generated image](http://localhost/demo/images/mosaic.png)"
 
 
+@pytest.fixture
+def app(tmp_path):
+    # Demo image links are absolute only under a configured public URL.
+    return create_app({"demo_delay": 0, "database_path": str(tmp_path / "switchboard.db"),
+                       "public_url": "http://localhost"})
+
+
+def test_demo_images_never_reflect_the_host_header(tmp_path):
+    plain = create_app({"demo_delay": 0, "database_path": str(tmp_path / "plain.db")}).test_client()
+    body = {"model": "text-in-image-out", "messages": [{"role": "user", "content": "draw"}]}
+    response = plain.post("/api/chat", json=body, headers={"Host": "evil.example"})
+    text = response.get_data(as_text=True)
+    assert "evil.example" not in text
+    assert "](data:image/png;base64," in text  # self-contained without SWITCHBOARD_PUBLIC_URL
+
+
 def chat(client, model, content="Tell me about owls", **extra):
     body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
     response = client.post("/api/chat", json=body)

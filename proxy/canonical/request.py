@@ -116,6 +116,9 @@ class ChatRequest:
     user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     server_url: str | None = None
+    # Routing hints a surface read from headers (e.g. Coze's x-model-type,
+    # x-bot-id): the router may pick a provider by them.
+    hints: dict[str, Any] = field(default_factory=dict)
 
     @property
     def system_text(self) -> str:

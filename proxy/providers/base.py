@@ -70,7 +70,7 @@ class ModelRoute:
 class UpstreamStream:
     """An iterator of canonical events with a thread-safe `cancel()`."""
 
-    __slots__ = ("_events", "_on_cancel", "cancelled", "cancelled_at", "finished_at")
+    __slots__ = ("_events", "_on_cancel", "cancelled", "cancelled_at", "finished_at", "response_headers")
 
     def __init__(self, events: Iterable[Event], on_cancel: Callable[[], None] | None = None) -> None:
         self._events = iter(events)
@@ -78,6 +78,9 @@ class UpstreamStream:
         self.cancelled = threading.Event()
         self.cancelled_at: float | None = None
         self.finished_at: float | None = None  # set by providers when the upstream is closed
+        # Headers for the client's HTTP response, known when open() returns
+        # (e.g. the id of a conversation the provider created upstream).
+        self.response_headers: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[Event]:
         return self._events

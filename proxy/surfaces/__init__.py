@@ -1,20 +1,23 @@
 """Client protocol surfaces: one blueprint each, registered here.
 
 Each surface is a blueprint module (IO: Flask) plus, where it has one, a
-`*_codec` module of pure decode/encode functions. The blueprint modules are
-imported inside blueprints(): importing a pure codec imports this package
-first, and that must not pull in flask.
+`*_codec` module of pure decode/encode functions; a chat surface hands the
+chat runner (proxy/chat.py) its `SURFACE`. Adding one is one line in
+modules(); an app may add its own with proxy.chat.register(). The blueprint modules are imported inside the functions here:
+importing a pure codec imports this package first, and that must not pull
+in flask.
 """
 
 
-def blueprints() -> list:
+def modules() -> list:
     from . import api_docs, conversations, models, openai_chat, playground, workbench
 
-    return [
-        workbench.blueprint,
-        models.blueprint,
-        openai_chat.blueprint,
-        conversations.blueprint,
-        playground.blueprint,
-        api_docs.blueprint,
-    ]
+    return [workbench, models, openai_chat, conversations, playground, api_docs]
+
+
+def register_all(app, parent) -> None:
+    """Every surface's blueprint inside Switchboard's own blueprint `parent`."""
+    from ..chat import register
+
+    for module in modules():
+        register(app, module.blueprint, getattr(module, "SURFACE", None), parent=parent)

@@ -75,16 +75,18 @@ def openapi_path(rule: str, prefix: str = "") -> str:
 
 def routes(app: Flask) -> set[str]:
     """Switchboard's own HTTP routes of the app, as OpenAPI paths (prefix removed)."""
-    prefix = app.extensions["switchboard"].url_prefix
-    return {openapi_path(rule.rule, prefix) for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith("switchboard.") and not rule.endpoint.endswith(".static")}
+    board = app.extensions["switchboard"]
+    # inside Switchboard's blueprint ("switchboard.<name>"), or added on the app later ("<name>")
+    owners = {f"switchboard.{name}" for name in board.blueprint_names} | set(board.blueprint_names)
+    return {openapi_path(rule.rule, board.url_prefix) for rule in app.url_map.iter_rules()
+            if rule.endpoint.rpartition(".")[0] in owners and not rule.endpoint.endswith(".static")}
 
 
 def document(app: Flask) -> dict[str, Any]:
     board = app.extensions["switchboard"]
     cached = board.extras.get("openapi")
     if cached is None:
-        cached = build(board.extras.get("blueprint_names") or [], board.url_prefix or "/")
+        cached = build(board.blueprint_names, board.url_prefix or "/")
         board.extras["openapi"] = cached
     return cached
 

@@ -12,7 +12,7 @@ import orjson
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..errors import BadRequest, PayloadTooLarge, ProxyError
+from ..errors import BadRequest, PayloadTooLarge, ProxyError, UnsupportedMediaType
 
 
 def switchboard():
@@ -20,18 +20,39 @@ def switchboard():
     return current_app.extensions["switchboard"]
 
 
-def read_json() -> Any:
-    """The request body as JSON; BadRequest / PayloadTooLarge say what to fix."""
+def is_json_type(mimetype: str) -> bool:
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def read_body() -> bytes:
+    """The raw request body, chunked or not, within SWITCHBOARD_MAX_BODY_BYTES."""
     try:
-        data = request.get_data(cache=False)
+        return request.get_data(cache=False)
     except RequestEntityTooLarge:
         limit = request.max_content_length
         raise PayloadTooLarge(
             f"the request body is larger than {limit} bytes: send smaller images, "
             "or raise SWITCHBOARD_MAX_BODY_BYTES on the server"
         ) from None
+    except Exception as error:  # a broken chunked encoding, a client gone mid-body
+        raise BadRequest(f"the request body could not be read: {type(error).__name__}") from None
+
+
+def read_json(optional: bool = False) -> Any:
+    """The request body as JSON (the one body reader of every route).
+
+    Only JSON content types are accepted: a browser may send text/plain
+    cross-origin without a CORS preflight, so accepting it would let any web
+    page drive this server. `optional`: an empty body reads as None."""
+    data = read_body()
     if not data:
+        if optional:
+            return None
         raise BadRequest("the request body is empty: send a JSON object with Content-Type: application/json")
+    if not is_json_type(request.mimetype):
+        raise UnsupportedMediaType(
+            f"the request body must be JSON: send Content-Type: application/json (got {request.mimetype or 'none'!r})"
+        )
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:

@@ -12,13 +12,13 @@
     upstream error) is recorded as far as it got, status "incomplete".
 
 Owners: with API keys configured (SWITCHBOARD_API_KEYS) every call needs a
-key (`Authorization: Bearer`, or `X-API-Key`) and sees only the
+key (the request's caller, proxy/request_context.py) and sees only the
 conversations made with that key; without keys everything is shared.
+Recording is a chat-runner hook (record_named_conversation), so every
+surface whose body names a `conversation_id` gets it.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 from dataclasses import dataclass
@@ -27,7 +27,8 @@ from typing import Any, Iterator
 from flask import Blueprint, Response, request
 
 from ..canonical import Error, Event, Message
-from ..errors import AuthenticationFailed, BadRequest, NotFound, ProxyError
+from ..errors import BadRequest, NotFound, ProxyError, StoreUnavailable
+from ..request_context import require_caller
 from ..store import Store, StoredMessage
 from ..store.base import StoreError
 from ..store.codec import assistant_turn, part_to_dict
@@ -41,13 +42,6 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("conversations", __name__)
 
 PARAM = "conversation_id"
-
-
-class StoreUnavailable(ProxyError):
-    status = 503
-    type = "api_error"
-    code = "store_unavailable"
-    retryable = True
 
 
 @blueprint.errorhandler(ProxyError)
@@ -68,18 +62,9 @@ def worker_header(response: Response) -> Response:
     return response
 
 
-def caller_owner(settings) -> str:
-    """The owner scope of this request: "" without configured keys, else a
-    digest of the caller's key (the key itself is never stored)."""
-    if not settings.api_keys:
-        return ""
-    header = request.headers.get("Authorization", "")
-    key = header[7:].strip() if header[:7].lower() == "bearer " else request.headers.get("X-API-Key", "").strip()
-    if not key:
-        raise AuthenticationFailed("an API key is required: send 'Authorization: Bearer <key>'")
-    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in settings.api_keys):
-        raise AuthenticationFailed("the API key is not valid for this server")
-    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+def caller_owner() -> str:
+    """The owner scope of this request ("" without configured keys)."""
+    return require_caller().owner
 
 
 # --------------------------------------------------------------------------
@@ -116,8 +101,9 @@ def conversation_json(conversation, with_messages: bool) -> dict:
 @blueprint.post("/api/conversations")
 def create() -> Response:
     board = switchboard()
-    owner = caller_owner(board.settings)
-    body = require_object(read_json()) if request.content_length else {}
+    owner = caller_owner()
+    body = read_json(optional=True)  # chunked bodies too: no Content-Length needed
+    body = {} if body is None else require_object(body)
     title = body.get("title")
     if title is not None and not isinstance(title, str):
         raise BadRequest("'title' must be a string", param="title")
@@ -136,7 +122,7 @@ def create() -> Response:
 @blueprint.get("/api/conversations")
 def listing() -> Response:
     board = switchboard()
-    owner = caller_owner(board.settings)
+    owner = caller_owner()
     try:
         limit = int(request.args.get("limit", 50))
         before = request.args.get("before")
@@ -155,7 +141,7 @@ def listing() -> Response:
 @blueprint.get("/api/conversations/<conversation_id>")
 def load(conversation_id: str) -> Response:
     board = switchboard()
-    conversation = board.store.get_conversation(conversation_id, caller_owner(board.settings))
+    conversation = board.store.get_conversation(conversation_id, caller_owner())
     if conversation is None:
         raise not_found(conversation_id)
     return json_response(conversation_json(conversation, True))
@@ -164,7 +150,7 @@ def load(conversation_id: str) -> Response:
 @blueprint.delete("/api/conversations/<conversation_id>")
 def delete(conversation_id: str) -> Response:
     board = switchboard()
-    if not board.store.delete_conversation(conversation_id, caller_owner(board.settings)):
+    if not board.store.delete_conversation(conversation_id, caller_owner()):
         raise not_found(conversation_id)
     return json_response({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
@@ -223,23 +209,24 @@ class ConversationTurn:
             yield terminal
 
 
-def turn_for(body: Any, chat_request, owner_of=caller_owner) -> ConversationTurn | None:
-    """The ConversationTurn a chat request asks for with `conversation_id`,
-    or None. Raises (before anything streams) when the id is malformed or
+def record_named_conversation(chat) -> None:
+    """Chat-runner hook: a body naming a `conversation_id` saves the turn
+    there. Raises (before anything streams) when the id is malformed or
     names no conversation of this caller."""
+    body = chat.body
     if not isinstance(body, dict) or body.get(PARAM) is None:
-        return None
+        return
     conversation_id = body[PARAM]
     if not isinstance(conversation_id, str) or not conversation_id:
         raise BadRequest(f"'{PARAM}' must be a string id from POST /api/conversations", param=PARAM)
-    board = switchboard()
-    owner = owner_of(board.settings)
+    store = chat.board.store
+    owner = chat.caller.owner
     try:
-        found = board.store.get_conversation(conversation_id, owner, with_messages=False)
+        found = store.get_conversation(conversation_id, owner, with_messages=False)
     except StoreError as error:
         raise StoreUnavailable(f"the conversation store is unavailable: {error}") from error
     if found is None:
         raise not_found(conversation_id)
-    last = chat_request.messages[-1] if chat_request.messages else None
+    last = chat.request.messages[-1] if chat.request.messages else None
     user_message = last if last is not None and last.role == "user" else None
-    return ConversationTurn(board.store, conversation_id, owner, user_message)
+    chat.add_wrapper(ConversationTurn(store, conversation_id, owner, user_message).record)

@@ -36,10 +36,12 @@ def require_messages(body: dict, param: str = "messages") -> list:
 
 def decode_model(body: dict, default: str) -> str:
     model = body.get("model")
-    if model is None or model == "":
+    if model is None:
         return default
-    if not isinstance(model, str):
-        raise BadRequest("'model' must be a string naming a model from GET /v1/models", param="model")
+    if not isinstance(model, str) or not model.strip():
+        # An empty name is a mistake to report, not a request for the default model.
+        raise BadRequest("'model' must be a non-empty string naming a model from GET /v1/models "
+                         "(leave it out for the default model)", param="model")
     return model
 
 
@@ -96,7 +98,7 @@ def decode_simple_messages(messages: list, param: str = "messages") -> list[Mess
         if not isinstance(message, dict):
             raise BadRequest(f"{where} must be an object with 'role' and 'content'", param=where)
         role = message.get("role")
-        if role not in SIMPLE_ROLES:
+        if not isinstance(role, str) or role not in SIMPLE_ROLES:
             raise BadRequest(
                 f"{where}.role must be one of {', '.join(sorted(SIMPLE_ROLES))}, got {role!r}", param=f"{where}.role"
             )

@@ -2,20 +2,28 @@
 
 OpenAI shape (`object: list`, model objects) plus the Workbench
 `capabilities` on each model: OpenAI SDKs ignore the extra field and the
-Workbench UI reads `data` (specs/workbench.md §3). Errors (unknown model,
+Workbench UI reads `data` (specs/workbench.md §3). Presets are listed too
+(`preset: true`, with their model's capabilities). Errors (unknown model,
 missing or wrong API key) are OpenAI error objects, as on /v1/chat/completions.
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..errors import ModelNotFound, ProxyError
-from .api_keys import require_api_key
+from ..errors import ProxyError
+from ..request_context import require_caller
 from .common import error_response, json_response, switchboard
 from .openai_chat_codec import error_body as openai_error_body
 
 blueprint = Blueprint("models", __name__)
-blueprint.before_request(require_api_key)  # /v1/* needs a key when keys are configured
+
+
+@blueprint.before_request
+def require_key() -> None:
+    # /v1/models needs a key when keys are configured, unless the deployment
+    # opened it (SWITCHBOARD_PUBLIC_MODELS) for model pickers that ask first.
+    if not switchboard().settings.public_models:
+        require_caller()
 
 
 @blueprint.errorhandler(ProxyError)
@@ -25,12 +33,10 @@ def handle_error(error: ProxyError) -> Response:
 
 @blueprint.get("/v1/models")
 def list_models() -> Response:
-    return json_response({"object": "list", "data": [route.describe() for route in switchboard().router.models()]})
+    return json_response({"object": "list", "data": switchboard().router.listing()})
 
 
 @blueprint.get("/v1/models/<path:model_id>")
 def get_model(model_id: str) -> Response:
-    route = switchboard().router.routes.get(model_id)
-    if route is None:
-        raise ModelNotFound(f"the model {model_id!r} does not exist; GET /v1/models lists the models", param="model")
-    return json_response(route.describe())
+    """A listed model, an alias, a preset, or a `vendor/model` id that would answer."""
+    return json_response(switchboard().router.describe(model_id))

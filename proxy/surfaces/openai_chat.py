@@ -5,8 +5,9 @@
         stream: false -> accumulate -> encode_result -> JSON
 
 Errors before the first byte are OpenAI error objects with their status
-(and Retry-After on 429); after it, the codec's in-band error event. With
-`api_keys` configured, `Authorization: Bearer <key>` is required.
+(and Retry-After on 429); after it, the codec's in-band error event. The
+chat runner (proxy/chat.py) does the rest: the caller's key, the request id,
+the open-stream count, disconnects.
 The reasoning field is chosen per request by the `X-Switchboard-Thinking`
 header, else per deployment by the YAML setting `openai_chat: {thinking: ...}`.
 """
@@ -15,17 +16,16 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from ..canonical import accumulate
+from .. import chat as chat_runner
+from ..chat import Surface
 from ..errors import ProxyError
-from ..streaming import guard, sse_response
 from . import openai_chat_codec as codec
-from .api_keys import require_api_key
-from .common import error_response, json_response, read_json, server_url, switchboard
+from .common import error_response, json_response, switchboard
 
 blueprint = Blueprint("openai_chat", __name__)
-blueprint.before_request(require_api_key)
+SURFACE = Surface("openai_chat", codec.decode, codec.error_body, prefixes=("/v1/",))
 
 
 @blueprint.errorhandler(ProxyError)
@@ -49,17 +49,10 @@ def check_settings(state) -> None:
 @blueprint.post("/v1/chat/completions")
 @blueprint.post("/v1/chat/completions/")
 def chat_completions() -> Response:
-    board = switchboard()
-    body = read_json()
-    chat_request = codec.decode_request(body, board.settings.default_model, server_url())
-    options = codec.decode_options(body, request.headers, default_thinking(board.settings))
-    stream = board.router.open(chat_request)
-    completion = codec.Completion(f"chatcmpl-{uuid.uuid4().hex}", chat_request.model, int(time.time()))
-    if chat_request.stream:
-        frames = codec.encode_stream(guard(stream), completion, options)
-        return sse_response(frames, stream, board.settings.heartbeat_seconds)
-    try:
-        result = accumulate(guard(stream))  # raises the stream's error: answered with its status
-    finally:
-        stream.cancel()
-    return json_response(codec.encode_result(result, completion, options))
+    chat = chat_runner.start(SURFACE)
+    options = codec.decode_options(chat.body, chat.headers, default_thinking(switchboard().settings))
+    completion = codec.Completion(f"chatcmpl-{uuid.uuid4().hex}", chat.request.model, int(time.time()))
+    if chat.request.stream:
+        return chat.stream_response(lambda events: codec.encode_stream(events, completion, options))
+    result = chat.result()
+    return json_response(codec.encode_result(result, completion, options), headers=chat.response_headers)

@@ -19,12 +19,15 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from flask import Flask, request
-from flask_socketio import SocketIO
+import orjson
+from flask import Flask, g, request
+from flask_socketio import ConnectionRefusedError, SocketIO
 
-from ..errors import ProxyError
-from ..streaming import guard
-from . import conversations
+from .. import chat as chat_runner
+from ..chat import Surface
+from ..errors import AuthenticationFailed, BadRequest, ProxyError
+from ..request_context import caller_for, new_request_id
+from . import socket_json
 from . import workbench_codec as codec
 
 log = logging.getLogger(__name__)
@@ -32,18 +35,20 @@ log = logging.getLogger(__name__)
 OUTGOING = {"content": "chunk", "thinking": "thinking", "plan_update": "plan_update",
             "todo_update": "todo_update", "complete": "complete", "error": "error"}
 
+SURFACE = Surface("socket_chat", codec.decode, codec.error_body)
+
 
 class ActiveChats:
-    """sid -> {chat tag: upstream stream}, to cancel on disconnect or `cancel`."""
+    """sid -> {chat tag: chat}, to cancel on disconnect or `cancel`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._chats: dict[str, dict[Any, Any]] = defaultdict(dict)
 
-    def add(self, sid: str, tag: Any, stream) -> Any:
+    def add(self, sid: str, tag: Any, chat) -> Any:
         with self._lock:
             key = tag if tag is not None else object()
-            self._chats[sid][key] = stream
+            self._chats[sid][key] = chat
             return key
 
     def remove(self, sid: str, key: Any) -> None:
@@ -57,10 +62,10 @@ class ActiveChats:
     def cancel(self, sid: str, tag: Any = None) -> int:
         with self._lock:
             chats = self._chats.get(sid, {})
-            streams = [s for key, s in chats.items() if tag is None or key == tag]
-        for stream in streams:
-            stream.cancel()
-        return len(streams)
+            found = [c for key, c in chats.items() if tag is None or key == tag]
+        for chat in found:
+            chat.cancel()
+        return len(found)
 
     def count(self, sid: str | None = None) -> int:
         with self._lock:
@@ -102,6 +107,25 @@ def async_mode() -> str:
     return "threading"
 
 
+def chat_tag(data: Any) -> Any:
+    """The chat's `id`: a string or a number, echoed in every payload it causes."""
+    if not isinstance(data, dict) or data.get("id") is None:
+        return None
+    tag = data["id"]
+    if isinstance(tag, bool) or not isinstance(tag, (str, int, float)):
+        raise BadRequest("'id' must be a string or a number that tags the chat's events", param="id")
+    return tag
+
+
+def check_payload(data: Any) -> None:
+    """What the HTTP body reader guarantees, for a Socket.IO message: it can
+    be sent on as JSON (no lone surrogates, bounded depth)."""
+    try:
+        orjson.dumps(data)
+    except TypeError as error:
+        raise BadRequest(f"the chat payload cannot be encoded as JSON: {error}") from None
+
+
 def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
     settings = board.settings
     # A host app's own SocketIO (if any) stays app.extensions["socketio"]:
@@ -117,11 +141,13 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
         cors_allowed_origins="*" if "*" in origins else origins,
         max_http_buffer_size=settings.max_body_bytes,
         path=path,
+        serializer=socket_json.LenientPacket,
         **queue,
     )
     if host_socketio is not None:
         app.extensions["socketio"] = host_socketio
     chats = ActiveChats()
+    callers: dict[str, Any] = {}
     board.socket_chats = chats
     bypass_middleware_outside_socketio(app)
 
@@ -133,42 +159,72 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
         else:
             socketio.emit(name, payload, to=sid)
 
-    @socketio.on("chat")
-    def on_chat(data: Any = None) -> None:
-        sid = request.sid
-        tag = data.get("id") if isinstance(data, dict) else None
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> None:
         try:
-            chat_request = codec.decode_request(data, settings.default_model, request.host_url.rstrip("/"))
-            turn = conversations.turn_for(data, chat_request)  # optional conversation_id: save the turn
-            stream = board.router.open(chat_request)
+            callers[request.sid] = caller_for(settings, request.headers, auth)
+        except AuthenticationFailed as error:
+            raise ConnectionRefusedError(error.message, {"code": error.code}) from None
+
+    @socketio.on("chat")
+    def on_chat(data: Any = None, *extra: Any) -> None:
+        sid = request.sid
+        g.request_id = new_request_id()
+        tag = None
+        try:
+            tag = chat_tag(data)
+            if extra:
+                raise BadRequest("send one chat object: socket.emit('chat', {messages, model?, id?})")
+            check_payload(data)
+            caller = callers.get(sid)
+            if caller is None:  # the connection was refused or has gone
+                raise AuthenticationFailed("this connection is not authenticated: reconnect with auth {token}")
+            chat = chat_runner.start(SURFACE, data, request.headers, caller=caller)
         except ProxyError as error:
             send(sid, tag, "error", {"message": error.message, "code": error.code})
             return
-        key = chats.add(sid, tag, stream)
+        key = chats.add(sid, tag, chat)
         ended = False
         try:
-            events = guard(stream) if turn is None else turn.record(guard(stream))
-            for name, payload in codec.messages(events):
-                if stream.cancelled.is_set():
-                    break
+            for name, payload in codec.messages(chat.events()):
+                if chat.cancelled:
+                    break  # a chat stopped by `cancel` is not complete: its error follows
                 send(sid, tag, OUTGOING[name], payload)
                 ended = name in ("complete", "error")
-            if not ended:
-                # Every chat ends in exactly one `complete` or `error`; a chat
-                # stopped by `cancel` is not complete. (After a disconnect
-                # this emit goes nowhere.)
-                send(sid, tag, "error", {"message": "the chat was cancelled", "code": "cancelled"})
+                if ended:
+                    break
+        except ProxyError as error:  # could not open: retries and fallbacks used up
+            send(sid, tag, "error", {"message": error.message, "code": error.code})
+            ended = True
+        except Exception:
+            log.exception("Socket.IO chat failed")
+            send(sid, tag, "error", {"message": "internal error while streaming", "code": "internal_error"})
+            ended = True
         finally:
             chats.remove(sid, key)
-            stream.cancel()
+            chat.cancel()
+        if not ended:
+            # Every chat ends in exactly one `complete` or `error`. (After a
+            # disconnect this emit goes nowhere.)
+            send(sid, tag, "error", {"message": "the chat was cancelled", "code": "cancelled"})
+
+    @socketio.on(socket_json.INVALID)
+    def on_invalid(reason: Any = None) -> None:
+        send(request.sid, None, "error", {"message": f"the Socket.IO message is not valid JSON: {reason}",
+                                          "code": "invalid_request"})
 
     @socketio.on("cancel")
-    def on_cancel(data: Any = None) -> None:
+    def on_cancel(data: Any = None, *_: Any) -> None:
         tag = data.get("id") if isinstance(data, dict) else None
+        try:
+            hash(tag)
+        except TypeError:
+            return
         chats.cancel(request.sid, tag)
 
     @socketio.on("disconnect")
     def on_disconnect(*_: Any) -> None:
+        callers.pop(request.sid, None)
         cancelled = chats.cancel(request.sid)
         if cancelled:
             log.info("socket %s left: cancelled %d chat(s)", request.sid, cancelled)

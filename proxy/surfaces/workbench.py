@@ -6,19 +6,19 @@ The Socket.IO fallback lives in socket_chat.py; /v1/models in models.py.
 """
 from __future__ import annotations
 
-import collections
-
 from flask import Blueprint, Response, request
 
 from .. import __version__
+from .. import chat as chat_runner
+from ..chat import Surface
 from ..errors import ProxyError
 from ..providers import demo_images
-from ..streaming import guard, sse_response
-from . import conversations, playground
+from . import playground
 from . import workbench_codec as codec
-from .common import error_response, json_response, read_json, server_url, switchboard
+from .common import error_response, json_response, switchboard
 
 blueprint = Blueprint("workbench", __name__)
+SURFACE = Surface("workbench", codec.decode, codec.error_body, prefixes=("/api/",))
 
 
 @blueprint.errorhandler(ProxyError)
@@ -26,21 +26,10 @@ def handle_error(error: ProxyError) -> Response:
     return error_response(error, codec.error_body)
 
 
-# The last /api/chat streams of each app, so /health can say how many still
-# hold their upstream open (a stream sets finished_at when it releases it):
-# how operators and the end-to-end tests see that departed clients stopped
-# their upstreams.
-RECENT_STREAMS = 256
-
-
-def _recent_streams(board) -> collections.deque:
-    return board.extras.setdefault("workbench_streams", collections.deque(maxlen=RECENT_STREAMS))
-
-
 @blueprint.get("/health")
 def health() -> Response:
     if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
-        open_streams = sum(1 for s in list(_recent_streams(switchboard())) if s.finished_at is None)
+        open_streams = len(switchboard().open_chats)
         return json_response({"status": "ok", "version": __version__, "open_streams": open_streams})
     return Response("OK", mimetype="text/plain")
 
@@ -58,14 +47,7 @@ def index() -> Response:
 
 @blueprint.post("/api/chat")
 def chat() -> Response:
-    board = switchboard()
-    body = read_json()
-    chat_request = codec.decode_request(body, board.settings.default_model, server_url())
-    turn = conversations.turn_for(body, chat_request)  # optional conversation_id: save the turn
-    stream = board.router.open(chat_request)
-    _recent_streams(board).append(stream)
-    events = guard(stream) if turn is None else turn.record(guard(stream))
-    return sse_response(codec.encode_stream(events), stream, board.settings.heartbeat_seconds)
+    return chat_runner.start(SURFACE).stream_response(codec.encode_stream)
 
 
 @blueprint.get("/demo/images/<name>.png")

@@ -28,6 +28,11 @@ def decode_request(body: Any, default_model: str, server_url: str | None = None)
     return ChatRequest(model=decode_model(body, default_model), messages=messages, stream=True, server_url=server_url)
 
 
+def decode(body: Any, headers: Any, context: Any) -> ChatRequest:
+    """The chat runner's entry: headers carry nothing the Workbench reads."""
+    return decode_request(body, context.default_model, context.server_url)
+
+
 def error_body(error: ProxyError) -> dict:
     return {"error": error.to_dict()}
 

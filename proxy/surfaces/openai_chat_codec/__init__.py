@@ -10,6 +10,7 @@ from .decode import (
     THINKING_HEADER,
     THINKING_MODES,
     EncodeOptions,
+    decode,
     decode_messages,
     decode_options,
     decode_request,
@@ -17,6 +18,6 @@ from .decode import (
 from .encode import Completion, encode_result, encode_stream, error_body, finish_reason, usage_object
 
 __all__ = [
-    "THINKING_HEADER", "THINKING_MODES", "EncodeOptions", "decode_messages", "decode_options", "decode_request",
+    "THINKING_HEADER", "THINKING_MODES", "EncodeOptions", "decode", "decode_messages", "decode_options", "decode_request",
     "Completion", "encode_result", "encode_stream", "error_body", "finish_reason", "usage_object",
 ]

@@ -65,6 +65,11 @@ def decode_request(body: Any, default_model: str, server_url: str | None = None)
     )
 
 
+def decode(body: Any, headers: Mapping[str, str], context: Any) -> ChatRequest:
+    """The chat runner's entry: the body, its headers and the server's defaults."""
+    return decode_request(body, context.default_model, context.server_url)
+
+
 def decode_messages(messages: list) -> list[Message]:
     """system / developer / user / assistant (with tool_calls) / tool messages."""
     decoded: list[Message] = []

@@ -1,0 +1,364 @@
+"""The chat runner: one path from a client request to a response, for every surface.
+
+    start(surface): body (one reader) -> caller -> surface.decode(body, headers) -> ChatRequest
+                    -> app hooks (a named conversation) -> surface hooks (stored context)
+    Chat.stream(encode) / Chat.result() / Chat.events():
+        router.prepare -> open (a client leaving before headers cancels it)
+        -> guard (exactly one terminal event) -> wrappers, recorders -> open-stream count
+        -> SSE with heartbeats (streaming.sse_response), or accumulate, or an emitter's loop
+
+A surface is a pure codec, a small blueprint that hands `start()` its
+`Surface`, and one registration line; everything here (auth, the request id,
+`/health`'s stream count, recording, disconnect -> cancel, the real status
+for failures before the first content) it gets without code of its own.
+"""
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from flask import Response, current_app, request
+
+from .canonical import ChatRequest, ChatResult, Error, Event, accumulate
+from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
+from .request_context import current_request_id, require_caller
+from .streaming import Recorder, guard, sse_response
+
+log = logging.getLogger(__name__)
+
+MISSING: Any = object()
+DEPARTURE_POLL = 0.25  # seconds between looks at the client socket while nothing is sent yet
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeContext:
+    """What a codec may need besides the body and headers."""
+
+    default_model: str
+    server_url: str | None
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A client protocol as the runner sees it."""
+
+    name: str
+    decode: Callable[[Any, Mapping[str, str], DecodeContext], ChatRequest]
+    error_body: Callable[[ProxyError], Any]
+    prefixes: tuple[str, ...] = ()  # app-level 404 / 405 / 413 / 500 under these paths take this shape
+    hooks: tuple[Callable[["Chat"], None], ...] = ()
+
+
+class OpenChats:
+    """The chats whose upstream is open, across every surface: counted for
+    /health, ended politely at shutdown. A chat leaves as soon as its stream
+    is over, so nothing finished is kept alive here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chats: dict[int, "Chat"] = {}
+
+    def add(self, chat: "Chat") -> None:
+        with self._lock:
+            self._chats[id(chat)] = chat
+
+    def discard(self, chat: "Chat") -> None:
+        with self._lock:
+            self._chats.pop(id(chat), None)
+
+    def __len__(self) -> int:
+        return len(self._chats)
+
+    def end_all(self, error: ProxyError) -> int:
+        """End every open chat with `error` in-band (a worker that stops)."""
+        with self._lock:
+            chats = list(self._chats.values())
+        for chat in chats:
+            chat.end(error)
+        return len(chats)
+
+
+def register(app: Any, blueprint: Any, surface: Surface | None = None, parent: Any = None) -> None:
+    """Add a surface's blueprint; its `prefixes` give app-level errors its shape.
+
+    While Switchboard is being set up (proxy.Switchboard.init_app) the
+    blueprint goes inside Switchboard's own blueprint `parent`; an app that
+    adds a surface later gets it on the app, under Switchboard's url_prefix."""
+    the_board = app.extensions["switchboard"]
+    if parent is not None:
+        parent.register_blueprint(blueprint)
+    else:
+        app.register_blueprint(blueprint, url_prefix=(the_board.url_prefix + (blueprint.url_prefix or "")) or None)
+    the_board.blueprint_names.append(blueprint.name)
+    if surface is not None:
+        surfaces = the_board.surfaces
+        surfaces.append(surface)
+        surfaces.sort(key=lambda known: -max((len(p) for p in known.prefixes), default=0))
+
+
+def error_body_for(app: Any, path: str) -> Callable[[ProxyError], Any] | None:
+    """The error shape of the surface whose path prefix `path` is under
+    (the path is taken below Switchboard's url_prefix, if it is mounted under one)."""
+    the_board = app.extensions["switchboard"]
+    mount = the_board.url_prefix
+    if mount:
+        if path != mount and not path.startswith(mount + "/"):
+            return None
+        path = path[len(mount):] or "/"
+    best, length = None, -1
+    for surface in the_board.surfaces:
+        for prefix in surface.prefixes:
+            if path.startswith(prefix) and len(prefix) > length:
+                best, length = surface.error_body, len(prefix)
+    return best
+
+
+def board() -> Any:
+    return current_app.extensions["switchboard"]
+
+
+def start(surface: Surface, body: Any = MISSING, headers: Mapping[str, str] | None = None, *,
+          caller: Any = None) -> "Chat":
+    """Decode a chat request and run the request hooks; raises ProxyError
+    (the blueprint renders it in its own shape) before anything is opened.
+
+    HTTP routes pass nothing but the surface; an emitter (Socket.IO,
+    WebSocket) passes the message as `body`, its handshake headers and the
+    caller it authenticated at connect."""
+    the_board = board()
+    if caller is None:
+        caller = require_caller()
+    if body is MISSING:
+        from .surfaces.common import read_json  # the one body reader
+
+        body = read_json()
+    if headers is None:
+        headers = request.headers
+    context = DecodeContext(the_board.settings.default_model, the_board.settings.public_url)
+    chat = Chat(surface, the_board, body, headers, caller, surface.decode(body, headers, context))
+    for hook in the_board.chat_hooks:
+        hook(chat)
+    for hook in surface.hooks:
+        hook(chat)
+    return chat
+
+
+class Chat:
+    """One chat request on its way through the runner."""
+
+    def __init__(self, surface: Surface, the_board: Any, body: Any, headers: Mapping[str, str], caller: Any,
+                 chat_request: ChatRequest) -> None:
+        self.surface = surface
+        self.board = the_board
+        self.body = body
+        self.headers = headers
+        self.caller = caller
+        self.request = chat_request
+        self.request_id = current_request_id()
+        self.response_headers: dict[str, str] = {}
+        self.stream: Any = None
+        self.ending: ProxyError | None = None  # why the runner ended the stream early (shutdown)
+        self.cancelled = False
+        self._recorders: list[Callable[[ChatResult, bool], None]] = []
+        self._wrappers: list[Callable[[Iterator[Event]], Iterator[Event]]] = []
+
+    # -- what hooks add -----------------------------------------------------
+
+    def add_recorder(self, on_close: Callable[[ChatResult, bool], None]) -> None:
+        """`on_close(result, completed)` runs once when the stream is over:
+        finished, failed, or cut short by a departed client."""
+        self._recorders.append(on_close)
+
+    def add_wrapper(self, wrap: Callable[[Iterator[Event]], Iterator[Event]]) -> None:
+        """Wrap the guarded events (e.g. hold the terminal event until a turn is stored)."""
+        self._wrappers.append(wrap)
+
+    # -- opening ---------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start the upstream (retries and fallbacks included). Raises the
+        ProxyError of the last attempt, or Cancelled when the chat was
+        cancelled (client gone) while connecting."""
+        if self.stream is not None:
+            return
+        self.stream = self.board.router.prepare(self.request)
+        self.board.open_chats.add(self)
+        if self.cancelled:  # cancelled before there was a stream to cancel
+            self.stream.cancel()
+        try:
+            self.stream.start()
+        except BaseException:
+            self.board.open_chats.discard(self)
+            raise
+        self.response_headers.update(getattr(self.stream, "response_headers", None) or {})
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.stream is not None:
+            self.stream.cancel()
+
+    def end(self, error: ProxyError) -> None:
+        """Stop the upstream and end the stream with `error` in-band."""
+        self.ending = error
+        self.cancel()
+
+    def _early_end(self) -> ProxyError:
+        """Why a stream stopped before its provider finished it."""
+        if self.ending is not None:
+            return self.ending
+        if self.stream is not None and self.stream.cancelled.is_set():
+            return Cancelled("the client went away before the answer was complete")
+        return UpstreamError("the upstream stream ended before it finished", code="stream_incomplete")
+
+    # -- events ------------------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        """The opened, guarded, wrapped and recorded events of this chat."""
+        self.open()
+        events = guard(self.stream, self._early_end)
+        for wrap in self._wrappers:
+            events = wrap(events)
+        if self._recorders:
+            events = Recorder(self._record).tap(events)
+        return self._tracked(events)
+
+    def _tracked(self, events: Iterator[Event]) -> Iterator[Event]:
+        try:
+            yield from events
+        finally:
+            # The guard closed the provider's iterator: its upstream is released.
+            self.board.open_chats.discard(self)
+
+    def _record(self, result: ChatResult, completed: bool) -> None:
+        for on_close in self._recorders:
+            try:
+                on_close(result, completed)
+            except Exception:
+                log.exception("recording the chat failed")
+
+    # -- the three ways out ----------------------------------------------------
+
+    def result(self) -> ChatResult:
+        """Accumulate the whole answer; raises its error (answered with a real status)."""
+        with DepartureWatch(self):
+            try:
+                return accumulate(self.events())
+            finally:
+                self.cancel()
+
+    def stream_response(self, encode: Callable[[Iterator[Event]], Iterable[bytes]],
+                        headers: Mapping[str, str] | None = None) -> Response:
+        """SSE: nothing is sent until the first content (or the heartbeat
+        interval passes), so a failure before any content is answered with its
+        real HTTP status; then frames as they come, heartbeats while silent."""
+        heartbeat = self.board.settings.heartbeat_seconds
+        with DepartureWatch(self):
+            self.open()
+            first = FirstEvent()
+            frames = encode(first.watch(self.events()))
+            response = sse_response(frames, self.stream, heartbeat, request_id=self.request_id)
+            failure = first.wait(heartbeat)
+            if failure is not None:
+                response.response.close()
+                raise failure
+        response.headers.update(self.response_headers)
+        if headers:
+            response.headers.update(headers)
+        return response
+
+
+class FirstEvent:
+    """Hands a failure that comes before anything was produced to the
+    request handler (which can still answer with a status), unless the
+    handler already committed to a 200 stream."""
+
+    __slots__ = ("_lock", "_seen", "_state", "_failure")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen = threading.Event()
+        self._state = "waiting"  # -> "streaming" | "failed" | "committed"
+        self._failure: ProxyError | None = None
+
+    def watch(self, events: Iterator[Event]) -> Iterator[Event]:
+        iterator = iter(events)
+        try:
+            for event in iterator:
+                if self._state == "waiting":
+                    with self._lock:
+                        if self._state == "waiting":
+                            if event.type == "error" and not isinstance(event.error, Cancelled):
+                                self._state, self._failure = "failed", event.error
+                                self._seen.set()
+                                return
+                            self._state = "streaming"
+                            self._seen.set()
+                yield event
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            self._seen.set()
+
+    def wait(self, timeout: float) -> ProxyError | None:
+        self._seen.wait(timeout)
+        with self._lock:
+            if self._state == "failed":
+                return self._failure
+            if self._state == "waiting":
+                self._state = "committed"
+            return None
+
+
+class DepartureWatch:
+    """While the handler waits (connecting, retrying, accumulating) and
+    nothing has been written, the server does not read the client socket:
+    a client that leaves would go unnoticed until the first write. This
+    looks at the socket and cancels the chat when the client has closed it."""
+
+    __slots__ = ("chat", "sock", "stopped")
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        environ = request.environ if request else {}
+        self.sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+        self.stopped = False
+
+    def __enter__(self) -> "DepartureWatch":
+        if self.sock is not None:
+            import _thread
+
+            _thread.start_new_thread(self._watch, ())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopped = True
+
+    def _watch(self) -> None:
+        sock = self.sock
+        try:
+            while not self.stopped:
+                readable, _, _ = select.select([sock], [], [], DEPARTURE_POLL)
+                if self.stopped:
+                    return
+                if readable:
+                    # Readable with nothing to read is an orderly close; bytes
+                    # (a pipelined request) say the client is still there.
+                    if sock.recv(1, socket.MSG_PEEK) == b"":
+                        log.info("the client left before the answer started: cancelling the upstream")
+                        self.chat.cancel()
+                        return
+                    return
+        except OSError:  # closed or reset: gone as well
+            if not self.stopped:
+                self.chat.cancel()
+        except ValueError:  # a socket that cannot be peeked (TLS): nothing to watch
+            return
+
+
+def shutdown_error() -> ServerShutdown:
+    return ServerShutdown("the server is restarting: the answer was cut short; send the request again")
