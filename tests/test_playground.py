@@ -226,3 +226,22 @@ def test_api_key_field_when_keys_are_configured(browser, tmp_path):
         assert page.evaluate("sessionStorage.getItem('switchboard.key')") == "sk-play"
         assert page.evaluate("localStorage.length") == 0
         context.close()
+
+
+def test_presets_are_marked_and_answer(browser, tmp_path):
+    config = tmp_path / "switchboard.yaml"
+    config.write_text("presets:\n  thoughtful:\n    model: reflection-and-thinking\n    temperature: 0.2\n")
+    app = create_app({"demo_delay": 0, "config_file": str(config), "database_path": str(tmp_path / "sb.db")})
+    with LiveServer(app) as live:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("html[data-ready=true]")
+        assert page.locator("#model-list option[value=thoughtful]").get_attribute("label") is None
+        assert page.locator("#model-list option[value=thoughtful]").inner_text() == "preset"
+        page.fill("#model", "thoughtful")
+        badges = page.locator("#badges").inner_text()
+        assert "preset" in badges and "thinking" in badges  # the preset's model's capabilities
+        turn = send(page, "thoughtful", "presets", protocol="workbench")
+        assert "presets is indeed interesting" in turn.locator(".body").inner_text()
+        context.close()
