@@ -54,3 +54,42 @@ def test_docs_page_is_served(client):
     assert page.status_code == 200 and b"/openapi.json" in page.data
     with client.get("/docs/docs.js") as script:
         assert script.status_code == 200
+
+
+def _schema(document: dict, path: str, method: str, status: str, media: str = "application/json") -> dict:
+    response = document["paths"][path][method]["responses"][status]
+    if "$ref" in response:
+        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    # the components at the root, so "#/components/..." references resolve
+    return {**response["content"][media]["schema"], "components": document["components"]}
+
+
+def test_answers_match_their_documented_schemas(client):
+    """The document is true of the server: real answers validate against it."""
+    from openapi_schema_validator import OAS31Validator
+
+    document = client.get("/openapi.json").get_json()
+
+    def check(path: str, method: str, response, status: int = 200) -> dict:
+        assert response.status_code == status, response.get_data(as_text=True)
+        body = response.get_json()
+        OAS31Validator(_schema(document, path, method, str(status))).validate(body)
+        return body
+
+    check("/", "get", client.get("/"))
+    check("/health", "get", client.get("/health?format=json"))
+    check("/v1/models", "get", client.get("/v1/models"))
+    check("/v1/models/{model_id}", "get", client.get("/v1/models/agent-demo"))
+    check("/v1/models/{model_id}", "get", client.get("/v1/models/nope"), 404)
+    check("/v1/chat/completions", "post", client.post("/v1/chat/completions", json={
+        "model": "reflection-and-thinking", "messages": [{"role": "user", "content": "owls"}]}))
+    check("/v1/chat/completions", "post", client.post("/v1/chat/completions", json={"model": "x"}), 400)
+    check("/api/chat", "post", client.post("/api/chat", json={"model": "nope", "messages": [
+        {"role": "user", "content": "hi"}]}), 404)
+    created = check("/api/conversations", "post", client.post("/api/conversations", json={"title": "t"}), 201)
+    client.post("/api/chat", json={"model": "mock", "conversation_id": created["id"],
+                                   "messages": [{"role": "user", "content": "hi"}]}).get_data()
+    check("/api/conversations", "get", client.get("/api/conversations"))
+    check("/api/conversations/{conversation_id}", "get", client.get(f"/api/conversations/{created['id']}"))
+    check("/api/conversations/{conversation_id}", "delete", client.delete(f"/api/conversations/{created['id']}"))
+    check("/api/conversations/{conversation_id}", "get", client.get(f"/api/conversations/{created['id']}"), 404)
