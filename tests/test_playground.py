@@ -37,6 +37,7 @@ def server(upstream, tmp_path_factory):
                       "providers": {"openai": ProviderSettings(api_key=KEY, base_url=upstream.url + "/v1",
                                                                key_variable="OPENAI_API_KEY")}})
     with LiveServer(app) as live:
+        live.app = app
         yield live
 
 
@@ -245,3 +246,52 @@ def test_presets_are_marked_and_answer(browser, tmp_path):
         turn = send(page, "thoughtful", "presets", protocol="workbench")
         assert "presets is indeed interesting" in turn.locator(".body").inner_text()
         context.close()
+
+
+# Adapters of surfaces that land separately: offered (and tested) once the
+# app registers their endpoint.
+LATER = {"responses": "/v1/responses", "ui-stream": "/api/ai/chat/{block_id}"}
+
+
+def needs(server, protocol: str) -> None:
+    from proxy.surfaces.api_docs import routes
+
+    if LATER[protocol] not in routes(server.app):
+        pytest.skip(f"{LATER[protocol]} is not a route of this app yet: the {protocol} adapter is offered once it is")
+
+
+@pytest.mark.parametrize("protocol", sorted(LATER))
+def test_later_protocols_stream_reasoning_text_and_usage(page, server, protocol):
+    needs(server, protocol)
+    turn = send(page, "reflection-and-thinking", "owls", protocol=protocol)
+    assert "failed" not in turn.get_attribute("class"), turn.locator(".error").inner_text()
+    assert "Analyzing the request" in turn.locator(".reasoning-text").inner_text()
+    assert "owls is indeed interesting" in turn.locator(".body").inner_text()
+    assert "tokens in" in turn.locator(".meta").inner_text()
+    again = send(page, "mock", "second turn", protocol=protocol)
+    assert "I received your message: second turn" in again.locator(".body").inner_text()
+    assert "3 message(s)" in page.locator(".frame.kind-request").all_inner_texts()[-1]
+    screenshot(page, f"playground-{protocol}")
+
+
+def test_ui_stream_shows_plan_and_todo(page, server):
+    needs(server, "ui-stream")
+    check_agent_answer(send(page, "agent-demo", "tides", protocol="ui-stream"), "tides")
+
+
+@pytest.mark.parametrize("protocol", sorted(LATER))
+def test_later_protocols_keep_hostile_output_as_text(page, server, protocol):
+    needs(server, protocol)
+    turn = send(page, "openai/gpt-4o", "say something nasty", protocol=protocol)
+    assert "<script>window.pwned='script'</script>" in turn.locator(".body").inner_text()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("document.querySelectorAll('.conversation script, .conversation img:not(.sent)').length") == 0
+
+
+@pytest.mark.parametrize("protocol", sorted(LATER))
+def test_later_protocols_show_an_unknown_model_error(page, server, protocol):
+    needs(server, protocol)
+    turn = send(page, "no-such-model", "hello", protocol=protocol)
+    assert "failed" in turn.get_attribute("class")
+    assert "no-such-model" in turn.locator(".error").inner_text()

@@ -330,13 +330,23 @@
     });
   }
 
-  protocols.forEach(function (protocol) {
-    var option = el("option", null, protocol.label);
-    option.value = protocol.id;
-    protocolSelect.appendChild(option);
-  });
-  protocolSelect.value = sessionStorage.getItem("switchboard.protocol") || protocols[0].id;
-  if (!protocolSelect.value) protocolSelect.value = protocols[0].id;
+  /* The protocols this server speaks: adapters whose endpoint its OpenAPI document lists. */
+  function loadProtocols() {
+    return fetch(base + "/openapi.json").then(function (response) {
+      return response.ok ? response.json() : { paths: {} };
+    }).catch(function () { return { paths: {} }; }).then(function (document) {
+      var paths = document.paths || {};
+      protocols = window.SwitchboardProtocols.filter(function (protocol) { return !protocol.path || paths[protocol.path]; });
+      protocolSelect.replaceChildren();
+      protocols.forEach(function (protocol) {
+        var option = el("option", null, protocol.label);
+        option.value = protocol.id;
+        protocolSelect.appendChild(option);
+      });
+      protocolSelect.value = sessionStorage.getItem("switchboard.protocol") || protocols[0].id;
+      if (!protocolSelect.value) protocolSelect.value = protocols[0].id;
+    });
+  }
 
   if (keysRequired) $("key-field").hidden = false;
   keyInput.value = sessionStorage.getItem("switchboard.key") || "";
@@ -424,7 +434,7 @@
     counter += 1;
     frame("request", protocol.id + " · model " + model + " · " + history.length + " message(s)");
     running = protocol.start({
-      base: base, apiKey: keyInput.value, model: model, history: history.slice(), turn: turn, frame: frame,
+      base: base, apiKey: keyInput.value, model: model, isPreset: !!(models[model] && models[model].preset), history: history.slice(), turn: turn, frame: frame,
       id: "pg-" + Date.now().toString(36) + "-" + counter,
     });
     sendButton.disabled = true;
@@ -466,5 +476,5 @@
     frameStart = performance.now();
   });
 
-  loadModels().then(function () { root.dataset.ready = "true"; });
+  Promise.all([loadModels(), loadProtocols()]).then(function () { root.dataset.ready = "true"; });
 })();

@@ -9,7 +9,7 @@
  *   turn.finish(reason)  turn.error(message)
  * and reports every frame exactly as it arrived with ctx.frame(kind, text).
  *
- * ctx: {base, apiKey, model, history, turn, frame, id}. history items are
+ * ctx: {base, apiKey, model, isPreset, history, turn, frame, id}. history items are
  * {role: "user"|"assistant", text, images: [data URL]}.
  * start(ctx) returns {done: Promise, cancel()}; done resolves when the
  * stream ended (a clean end, an error, or a cancel).
@@ -262,5 +262,101 @@
     },
   };
 
-  window.SwitchboardProtocols = [workbench, socketio, openaiChat];
+  /* Open Responses: POST /v1/responses with stream true; `event: response.*` frames,
+   * ending in response.completed / response.incomplete / response.failed. */
+  var responses = {
+    id: "responses",
+    label: "Open Responses (POST /v1/responses)",
+    path: "/v1/responses",
+    start: function (ctx) {
+      var input = ctx.history.map(function (message) {
+        var content = [];
+        if (message.text) content.push({ type: message.role === "assistant" ? "output_text" : "input_text", text: message.text });
+        (message.images || []).forEach(function (url) { content.push({ type: "input_image", image_url: url }); });
+        return { type: "message", role: message.role, content: content };
+      });
+      var calls = {}; // item id -> call id
+      var failed = null;
+      var body = { model: ctx.model, input: input, stream: true, store: false };
+      return streamSSE(ctx, ctx.base + "/v1/responses", body, function (e) {
+        if (e.data === "[DONE]") {
+          if (!failed) ctx.turn.finish();
+          return false;
+        }
+        var data = parseJSON(ctx, e.data);
+        if (!data) return;
+        var type = data.type || e.event;
+        if (type === "response.output_text.delta") ctx.turn.text(data.delta || "");
+        else if (/^response\.reasoning(_text|_summary_text)?\.delta$/.test(type)) ctx.turn.reasoning(data.delta || "");
+        else if (type === "response.output_item.added" && data.item && data.item.type === "function_call") {
+          calls[data.item.id] = data.item.call_id || data.item.id;
+          ctx.turn.toolStart(calls[data.item.id], data.item.name);
+        } else if (type === "response.function_call_arguments.delta") ctx.turn.toolDelta(calls[data.item_id] || data.item_id, data.delta || "");
+        else if (type === "response.function_call_arguments.done") ctx.turn.toolCall(calls[data.item_id] || data.item_id, null, data.arguments);
+        else if (type === "response.output_text.annotation.added" && data.annotation && data.annotation.url) {
+          ctx.turn.source(data.annotation.url, data.annotation.title);
+        } else if (type === "response.completed" || type === "response.incomplete") {
+          var response = data.response || {};
+          var usage = response.usage;
+          if (usage) {
+            ctx.turn.usage({ input: usage.input_tokens, output: usage.output_tokens, total: usage.total_tokens,
+                             reasoning: (usage.output_tokens_details || {}).reasoning_tokens });
+          }
+          var reason = type === "response.incomplete" ? "incomplete" + (response.incomplete_details ? " (" + response.incomplete_details.reason + ")" : "") : "completed";
+          ctx.turn.finish(reason);
+        } else if (type === "response.failed" || type === "error") {
+          var error = type === "error" ? data : ((data.response || {}).error || {});
+          var message = error.message || "the response failed";
+          if (failed !== message) ctx.turn.error(message + (error.code ? " (" + error.code + ")" : ""));
+          failed = message;
+        }
+      });
+    },
+  };
+
+  /* The AI SDK UI message stream (useChat): POST /api/ai/chat/<block> with UI messages;
+   * `data: {type: ...}` chunks, then data [DONE]. Plan and todo come as data-plan / data-todo. */
+  var uiStream = {
+    id: "ui-stream",
+    label: "AI SDK UI stream (POST /api/ai/chat/playground)",
+    path: "/api/ai/chat/{block_id}",
+    start: function (ctx) {
+      var messages = ctx.history.map(function (message, index) {
+        var parts = [];
+        if (message.text) parts.push({ type: "text", text: message.text });
+        (message.images || []).forEach(function (url) {
+          parts.push({ type: "file", url: url, mediaType: (/^data:([^;,]+)/.exec(url) || [])[1] || "image/png" });
+        });
+        return { id: "m" + index, role: message.role, parts: parts };
+      });
+      var body = { id: ctx.id, messages: messages, trigger: "submit-message" };
+      var url = ctx.base + "/api/ai/chat/playground";
+      // a preset by name in the query; a model as the request's own value
+      if (ctx.isPreset) url += "?preset=" + encodeURIComponent(ctx.model);
+      else body.model = ctx.model;
+      return streamSSE(ctx, url, body, function (e) {
+        if (e.data === "[DONE]") return false;
+        var chunk = parseJSON(ctx, e.data);
+        if (!chunk) return;
+        var type = chunk.type;
+        if (type === "text-delta") ctx.turn.text(chunk.delta || "");
+        else if (type === "reasoning-delta") ctx.turn.reasoning(chunk.delta || "");
+        else if (type === "tool-input-start") ctx.turn.toolStart(chunk.toolCallId, chunk.toolName);
+        else if (type === "tool-input-delta") ctx.turn.toolDelta(chunk.toolCallId, chunk.inputTextDelta || "");
+        else if (type === "tool-input-available") ctx.turn.toolCall(chunk.toolCallId, chunk.toolName, chunk.input);
+        else if (type === "file") ctx.turn.file(chunk.mediaType, chunk.url);
+        else if (type === "source-url") ctx.turn.source(chunk.url, chunk.title);
+        else if (type === "data-plan" && chunk.data) ctx.turn.plan(chunk.data.currentTaskId, steps(chunk.data.steps));
+        else if (type === "data-todo" && chunk.data) ctx.turn.todo(steps(chunk.data.items));
+        else if (type === "finish") {
+          var usage = (chunk.messageMetadata || {}).usage;
+          if (usage) ctx.turn.usage({ input: usage.inputTokens, output: usage.outputTokens, total: usage.totalTokens, reasoning: usage.reasoningTokens });
+          ctx.turn.finish(chunk.finishReason);
+        } else if (type === "error") ctx.turn.error(chunk.errorText || "error");
+      });
+    },
+  };
+
+  // Adapters with a `path` are offered only when the server's OpenAPI document lists it.
+  window.SwitchboardProtocols = [workbench, socketio, openaiChat, responses, uiStream];
 })();
