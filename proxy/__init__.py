@@ -121,8 +121,9 @@ class Switchboard:
             raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
         prefix = normalize_prefix(self.url_prefix if url_prefix is None else url_prefix)
         settings = Settings.load({**settings_from_app_config(app.config), **self.config, **(config or {})})
-        board = Board(settings, Router(settings), url_prefix=prefix)
-        board.store = open_store(settings, app.instance_path)
+        store = open_store(settings, app.instance_path)
+        board = Board(settings, Router(settings, store=store), url_prefix=prefix)
+        board.store = store
         board.open_chats = OpenChats()
         board.chat_hooks.append(conversations.record_named_conversation)
         app.extensions["switchboard"] = board

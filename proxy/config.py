@@ -23,14 +23,6 @@ class ProviderSettings:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-# vendor -> (key variable, base URL variable)
-PROVIDER_ENVIRONMENT = {
-    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL"),
-    "coze": ("COZE_API_KEY", "COZE_BASE_URL"),
-}
-
 # setting -> (environment variable, parser)
 ENVIRONMENT = {
     "default_model": ("SWITCHBOARD_DEFAULT_MODEL", str),
@@ -144,13 +136,35 @@ def settings_from_app_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return overrides
 
 
+def provider_environment() -> dict[str, tuple[tuple[str, ...], str | None, Mapping[str, str]]]:
+    """vendor -> (key variables, base URL variable, {option: variable}), as
+    each provider class declares them (providers/base.py): no central table."""
+    from .providers import provider_classes  # imports the provider classes: only when settings load
+
+    return {name: (cls.key_variables, cls.base_url_variable, dict(cls.settings_read))
+            for name, cls in provider_classes().items()}
+
+
 def providers_from(environ: Mapping[str, str], declared: Mapping[str, Any]) -> dict[str, ProviderSettings]:
     """Vendor credentials: from the environment, overridable per vendor in YAML."""
     providers: dict[str, ProviderSettings] = {}
-    for vendor, (key_variable, url_variable) in PROVIDER_ENVIRONMENT.items():
-        providers[vendor] = ProviderSettings(environ.get(key_variable), environ.get(url_variable), key_variable)
+    for vendor, (key_variables, url_variable, settings_read) in provider_environment().items():
+        if not key_variables and not url_variable and not settings_read:
+            continue
+        # the first variable that is set; errors name the first one when none is
+        key_variable = next((v for v in key_variables if environ.get(v)), key_variables[0] if key_variables else None)
+        current = providers[vendor] = ProviderSettings(
+            environ.get(key_variable) if key_variable else None,
+            environ.get(url_variable) if url_variable else None,
+            key_variable,
+        )
+        for option, variable in settings_read.items():
+            if environ.get(variable):
+                current.options[option] = environ[variable]
     for vendor, values in declared.items():
         current = providers.setdefault(vendor, ProviderSettings())
+        if not isinstance(values, Mapping) and values is not None:
+            raise ValueError(f"providers: {vendor}: must be a mapping such as {{api_key_env: VAR, base_url: URL}}")
         values = dict(values or {})
         key_variable = values.pop("api_key_env", None)
         if key_variable:

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 from .canonical import ChatRequest, Message, TextPart
 from .config import ProviderSettings, Settings
 from .errors import ModelNotFound, ProviderNotConfigured
-from .providers import REGISTRY
-from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities
+from .providers import provider_classes
+from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities, check_base_url
 from .resilience import ResilientStream
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ def declared_credentials(entry: dict, vendor: ProviderSettings, environ: Mapping
     `api_key_env: VAR` reads the key from VAR; `api_key: <literal>` is the key;
     `api_key: none`, or a base_url with no key declared, is a server that needs none.
     """
+    check_base_url(entry.get("base_url"), f"models: entry {entry['id']!r}")
     has_key = "api_key" in entry or "api_key_env" in entry
     if not has_key and not entry.get("base_url") and not entry.get("options"):
         return None
@@ -167,11 +168,12 @@ def declared_preset(name: Any, entry: Any) -> Preset:
 
 
 class Router:
-    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None, store: Any = None) -> None:
         self.settings = settings
         environ = os.environ if environ is None else environ
         self.providers: dict[str, Provider] = {
-            name: cls(settings.providers.get(name) or ProviderSettings(), settings) for name, cls in REGISTRY.items()
+            name: cls(settings.providers.get(name) or ProviderSettings(), settings, store=store)
+            for name, cls in provider_classes().items()
         }
         self.routes: dict[str, ModelRoute] = {}
         for provider in self.providers.values():
@@ -206,10 +208,7 @@ class Router:
         provider = self.providers[route.provider]
         if route.credentials is None:
             return provider.configured
-        check = getattr(provider, "usable", None)
-        if check is not None:
-            return check(route.credentials)
-        return bool(route.credentials.api_key)
+        return provider.usable(route.credentials)
 
     def missing_key_message(self, route: ModelRoute) -> str:
         credentials = route.credentials or self.providers[route.provider].credentials

@@ -148,3 +148,20 @@ def test_health_counts_streams_still_holding_their_upstream():
     assert client.get("/health?format=json").get_json()["open_streams"] == 1
     response.close()
     assert wait_until(lambda: client.get("/health?format=json").get_json()["open_streams"] == 0, 1.0)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/conversations"])
+def test_a_simple_cross_origin_request_runs_nothing(tmp_path, path, content_type):
+    """Browsers send these content types cross-origin without a preflight:
+    refusing them (415) means a page on another site cannot drive this
+    server, even where CORS would not let it read the answer."""
+    app = create_app({"demo_delay": 0, "cors_origins": [ORIGIN], "database_path": str(tmp_path / "x.db")})
+    client = app.test_client()
+    body = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "spend my money"}], "title": "x"})
+    response = client.post(path, data=body, content_type=content_type, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "unsupported_media_type"
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert len(demo_provider(app).recent) == 0  # no model was asked
+    assert app.extensions["switchboard"].store.list_conversations("") == []  # nothing was stored

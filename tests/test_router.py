@@ -131,6 +131,22 @@ def test_fallback_after_500s_keeps_the_order():
         assert (len(first.received), len(second.received), len(third.received)) == (2, 2, 1)
 
 
+def test_fallbacks_of_a_fallback_are_not_followed():
+    """A model's `fallbacks` are its whole plan (README: no chains, no cycles)."""
+    with FakeUpstream() as first, FakeUpstream() as second, FakeUpstream() as third:
+        first.reply(error(500, "boom"))
+        second.reply(error(500, "boom"))
+        third.reply(chat(text_stream("third"), key=None))
+        models = [{"id": "a", "provider": "openai", "model": "m1", "base_url": first.url + "/v1", "fallbacks": ["b"]},
+                  {"id": "b", "provider": "openai", "model": "m2", "base_url": second.url + "/v1", "fallbacks": ["c"]},
+                  {"id": "c", "provider": "openai", "model": "m3", "base_url": third.url + "/v1", "fallbacks": ["a"]}]
+        response = post(make_app(models, max_retries=0), "a")
+        assert response.status_code == 502
+        assert (len(first.received), len(second.received), len(third.received)) == (1, 1, 0)
+        # asked for directly, b does use its own fallback
+        assert post(make_app(models, max_retries=0), "b").get_data(as_text=True).startswith('data: {"content":"third"}')
+
+
 def test_all_attempts_failing_give_the_last_error_status():
     models = [{"id": "a", "provider": "openai", "model": "m", "base_url": DEAD_URL, "fallbacks": ["b"]},
               {"id": "b", "provider": "openai", "model": "m", "base_url": DEAD_URL}]

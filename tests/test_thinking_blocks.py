@@ -32,6 +32,7 @@ from proxy.canonical import (
     ToolInputStart,
     accumulate,
 )
+from proxy.canonical.opaque import pack
 from proxy.config import ProviderSettings
 from proxy.errors import BadRequest
 from proxy.providers.anthropic.response import decode_response
@@ -74,8 +75,8 @@ def test_a_whole_message_carries_thinking_blocks_that_decode_to_the_providers_pa
     message = encode_result(result, COMPLETION, EncodeOptions())["choices"][0]["message"]
     assert message["reasoning_content"] == "".join(THOUGHT)
     assert message["thinking_blocks"] == [
-        {"type": "thinking", "thinking": "".join(THOUGHT), "signature": MESSAGE_SIGNATURE},
-        {"type": "redacted_thinking", "data": REDACTED_DATA},
+        {"type": "thinking", "thinking": "".join(THOUGHT), "signature": pack({"anthropic": {"signature": MESSAGE_SIGNATURE}})},
+        {"type": "redacted_thinking", "data": pack({"anthropic": {"redactedData": REDACTED_DATA}})},
     ]
     (decoded,) = decode_messages([message])
     provider_parts = [part for part in result.parts if isinstance(part, ReasoningPart)]
@@ -97,8 +98,9 @@ def test_the_chunk_closing_a_signed_block_carries_it_whole_and_indexed():
               if e.data != "[DONE]"]
     deltas = [chunk["choices"][0]["delta"] for chunk in chunks]
     blocks = [delta["thinking_blocks"] for delta in deltas if "thinking_blocks" in delta]
-    assert blocks == [[{"index": 0, "type": "thinking", "thinking": "Think hard.", "signature": "sig-1"}],
-                      [{"index": 1, "type": "redacted_thinking", "data": "opaque"}]]
+    assert blocks == [[{"index": 0, "type": "thinking", "thinking": "Think hard.",
+                        "signature": pack({"anthropic": {"signature": "sig-1"}})}],
+                      [{"index": 1, "type": "redacted_thinking", "data": pack({"anthropic": {"redactedData": "opaque"}})}]]
     closing = next(i for i, d in enumerate(deltas) if "thinking_blocks" in d)
     assert [d.get("reasoning_content") for d in deltas[1:closing]] == ["Think ", "hard."]  # after its text
     assert deltas[0] == {"role": "assistant", "content": ""}
@@ -110,14 +112,35 @@ def test_a_redacted_block_first_still_opens_with_the_role_chunk():
     frames = [json.loads(e.data) for e in parse(b"".join(encode_stream(events, COMPLETION, EncodeOptions())))
               if e.data != "[DONE]"]
     assert frames[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert frames[1]["choices"][0]["delta"] == {"thinking_blocks": [{"index": 0, "type": "redacted_thinking", "data": "x"}]}
+    assert frames[1]["choices"][0]["delta"] == {"thinking_blocks": [{"index": 0, "type": "redacted_thinking",
+                                                                            "data": pack({"anthropic": {"redactedData": "x"}})}]}
 
 
-def test_reasoning_without_anthropic_metadata_adds_no_thinking_blocks():
-    result = ChatResult(parts=[ReasoningPart("gemini thought", {"gemini": {"thoughtSignature": "c2ln"}}), TextPart("hi")],
-                        finish=Finish("stop", "STOP"))
+def test_reasoning_without_metadata_adds_no_thinking_blocks():
+    result = ChatResult(parts=[ReasoningPart("plain thought"), TextPart("hi")], finish=Finish("stop", "STOP"))
     message = encode_result(result, COMPLETION, EncodeOptions())["choices"][0]["message"]
-    assert "thinking_blocks" not in message and message["reasoning_content"] == "gemini thought"
+    assert "thinking_blocks" not in message and message["reasoning_content"] == "plain thought"
+
+
+def test_any_providers_metadata_rides_opaque_and_comes_back_unchanged():
+    """The surface reads no provider's namespace: Gemini's (or any) metadata round-trips as it is."""
+    metadata = {"gemini": {"thoughtSignature": "c2ln", "onText": True}}
+    result = ChatResult(parts=[ReasoningPart("gemini thought", metadata), ReasoningPart("", {"x": {"y": 1}}),
+                               TextPart("hi")], finish=Finish("stop", "STOP"))
+    message = encode_result(result, COMPLETION, EncodeOptions())["choices"][0]["message"]
+    assert message["reasoning_content"] == "gemini thought"
+    (decoded,) = decode_messages([message])
+    assert [p for p in decoded.parts if isinstance(p, ReasoningPart)] == result.parts[:2]
+
+
+@pytest.mark.parametrize("field, value", [("signature", "EqQBraw-anthropic-signature=="), ("signature", "sbm1.!!"),
+                                          ("data", "sbm1." + "WyJ4Il0")])
+def test_a_slot_this_server_did_not_fill_is_a_bad_request_naming_it(field, value):
+    kind = "thinking" if field == "signature" else "redacted_thinking"
+    block = {"type": kind, "thinking": "t", field: value}
+    with pytest.raises(BadRequest) as caught:
+        decode_messages([{"role": "assistant", "content": "x", "thinking_blocks": [block]}])
+    assert caught.value.param == f"messages[0].thinking_blocks[0].{field}"
 
 
 def test_decoding_keeps_unsigned_blocks_as_plain_reasoning_and_falls_back_to_reasoning_content():
@@ -202,7 +225,7 @@ def test_sdk_thinking_tool_loop_sends_the_signed_thinking_back_before_the_tool_u
         signature = STREAM_SIGNATURE if stream else MESSAGE_SIGNATURE
         (block,) = message["thinking_blocks"]
         assert {k: v for k, v in block.items() if k != "index"} == {
-            "type": "thinking", "thinking": "".join(THOUGHT), "signature": signature}
+            "type": "thinking", "thinking": "".join(THOUGHT), "signature": pack({"anthropic": {"signature": signature}})}
         answer = second_turn(client, messages, message, call, stream=not stream)
         assert answer == "The tool get_weather returned: 22 degrees and sunny"
         assistant = fake.received[1].json["messages"][1]
@@ -242,7 +265,7 @@ def test_a_client_that_drops_thinking_blocks_gets_the_apis_400():
 def test_a_changed_signature_gets_the_apis_400():
     with live_anthropic() as (client, _):
         messages, message, call = first_turn(client, stream=True)
-        message["thinking_blocks"][0]["signature"] = "EqQBforged=="
+        message["thinking_blocks"][0]["signature"] = pack({"anthropic": {"signature": "EqQBforged=="}})
         with pytest.raises(openai.BadRequestError) as caught:
             second_turn(client, messages, message, call, stream=False)
         assert "Invalid `signature`" in caught.value.message

@@ -3,6 +3,22 @@
     router -> Provider.open(request, route) -> UpstreamStream
     iterating the UpstreamStream yields canonical events; cancel() stops it.
 
+The provider contract (what a new provider writes):
+
+- a `Provider` subclass (its IO module, e.g. providers/<name>/provider.py)
+  declaring `name`, `key_variables` (environment variables holding its key,
+  first set wins), `base_url_variable`, `settings_read` (option name ->
+  environment variable, e.g. `{"bot_id": "COZE_BOT_ID"}`; YAML
+  `providers: {<name>: {bot_id: ...}}` overrides it) and, when a key is not
+  always needed, `usable(credentials)`. Config reads these declarations: no
+  central table to edit. Instances are built `cls(credentials, settings, store)`.
+- a pure `Decoder` (below) that turns the upstream's SSE events, or its
+  whole non-streamed body, into canonical events;
+- `open()` builds the payload (a pure module) and hands URL, body, headers and
+  decoder to `providers.http.open_upstream`, which owns the socket, cancel,
+  `finished_at`, closing, and the redaction of the key from every error.
+- one line in providers/__init__.py REGISTRY (`name: "module:Class"`).
+
 `open()` does the IO that can fail before the first byte (connect, status
 check) and raises a ProxyError for it, so surfaces can still answer with a
 real HTTP status. Failures after that come out of the iteration as a final
@@ -11,6 +27,8 @@ response generator of a departed client) and must stop the upstream promptly.
 """
 from __future__ import annotations
 
+import ipaddress
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +36,9 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from ..canonical import ChatRequest, Event
 from ..config import ProviderSettings, Settings
+
+# A DNS name as an HTTP client sends it (ASCII; an internationalized name in its xn-- form).
+HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 
 CAPABILITY_DEFAULTS = {
     "textInput": True,
@@ -67,6 +88,35 @@ class ModelRoute:
         }
 
 
+def check_base_url(url: Any, where: str) -> None:
+    """A configured base URL must be an absolute http(s) URL with a valid host:
+    a clear error at start-up instead of a 500 on every request."""
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    problem = None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is not None:
+            _ = parts.port  # raises ValueError for a port that is no port
+    except ValueError:
+        parts = None
+    if parts is None or any(c.isspace() for c in url):
+        problem = "is not a valid URL"
+    elif parts.scheme not in ("http", "https"):
+        problem = "must start with http:// or https://"
+    else:
+        host = parts.hostname or ""
+        try:
+            ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            if not host.isascii() or not HOST_NAME.fullmatch(host):
+                problem = "has no valid host"
+    if problem:
+        raise ValueError(f"{where}: base URL {str(url)[:200]!r} {problem} (for example https://api.example.com/v1)")
+
+
 class UpstreamStream:
     """An iterator of canonical events with a thread-safe `cancel()`."""
 
@@ -97,18 +147,64 @@ class UpstreamStream:
             self._on_cancel()
 
 
+class Decoder:
+    """Upstream wire -> canonical events, for one response (pure, no IO).
+
+    Streamed: `feed(event)` per SSE event (`event.event`, `event.data`), until
+    a terminal canonical event (Finish / Error) comes out or `done` turns
+    true; then, at the end of the body, `end()` gives the closing events or
+    raises a ProxyError when the upstream was cut short. When the stream fails
+    (cut, timed out), `interrupted()` gives what is still worth reporting
+    (usage known so far) before the error.
+    Non-streamed: `whole(body)` gives every event of the complete body.
+    """
+
+    done = False  # the upstream said the answer is over ([DONE], message_stop)
+
+    def feed(self, event: Any) -> Iterable[Event]:
+        raise NotImplementedError
+
+    def end(self) -> Iterable[Event]:
+        raise NotImplementedError
+
+    def interrupted(self) -> Iterable[Event]:
+        return ()
+
+    def whole(self, body: bytes) -> Iterable[Event]:
+        raise NotImplementedError
+
+
 class Provider:
     """Base class: one instance per vendor per app, shared by all requests."""
 
     name: ClassVar[str]
+    # environment variables that may hold the key, in order of preference
+    key_variables: ClassVar[tuple[str, ...]] = ()
+    base_url_variable: ClassVar[str | None] = None
+    # option name -> environment variable; the value lands in credentials.options
+    settings_read: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, credentials: ProviderSettings, settings: Settings) -> None:
+    def __init__(self, credentials: ProviderSettings, settings: Settings, store: Any = None) -> None:
+        check_base_url(getattr(credentials, "base_url", None), self.base_url_source())
         self.credentials = credentials
         self.settings = settings
+        self.store = store
+
+    @classmethod
+    def base_url_source(cls) -> str:
+        """Where the base URL was configured, for start-up errors."""
+        name = getattr(cls, "name", "provider")
+        yaml = f"providers: {name}: base_url"
+        return f"{cls.base_url_variable} (or {yaml})" if cls.base_url_variable else yaml
+
+    @classmethod
+    def usable(cls, credentials: ProviderSettings) -> bool:
+        """Whether a call with these credentials can be made (a key is there)."""
+        return bool(credentials.api_key)
 
     @property
     def configured(self) -> bool:
-        return bool(self.credentials.api_key)
+        return self.usable(self.credentials)
 
     def models(self) -> list[ModelRoute]:
         """Models this provider offers without any model declaration."""

@@ -228,14 +228,14 @@ def estimate_tokens(text: str) -> int:
 class DemoProvider(Provider):
     name = "demo"
 
-    def __init__(self, credentials, settings) -> None:
-        super().__init__(credentials, settings)
+    def __init__(self, credentials, settings, store=None) -> None:
+        super().__init__(credentials, settings, store)
         # The last streams opened, so tests can watch a cancelled one stop.
         self.recent: collections.deque[UpstreamStream] = collections.deque(maxlen=64)
 
-    @property
-    def configured(self) -> bool:
-        return True
+    @classmethod
+    def usable(cls, credentials) -> bool:
+        return True  # no key: the answers are made up here
 
     def models(self) -> list[ModelRoute]:
         return [

@@ -1,8 +1,11 @@
 """HTTP plumbing shared by the network providers (all provider IO goes here).
 
-    provider.open() -> UpstreamClient.post(...)      connect, send, check status
-    provider stream -> SSEReader(response).events()  SSE events, errors mapped
-    client gone     -> SSEReader.cancel()            shuts the socket down
+    provider.open() -> open_upstream(client, url, body, headers, decoder, stream=...)
+        -> UpstreamClient.post(...)          connect, send, check status
+        -> SSEReader(response).events()      SSE events, errors mapped   (streamed)
+           BodyReader(response).read()       the whole body, per read     (not streamed)
+        -> decoder.feed / end / whole         canonical events (the provider's pure decoder)
+    client gone     -> UpstreamStream.cancel() -> reader.cancel()  shuts the socket down
 
 One pooled `requests.Session` per upstream client and process, created on
 first use (never in gunicorn's master). Timeouts: a connect timeout, an idle
@@ -25,19 +28,15 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from .. import sse
+from ..canonical import Event
 from ..config import Settings
 from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+from .base import HOST_NAME, Decoder, UpstreamStream
+from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
 DRAIN_READS = 4
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -102,25 +101,49 @@ def error_from_response(
     return refine(error, body) if refine is not None else error
 
 
-def check_fetchable(url: str, allow_private: bool) -> None:
-    """Refuse to fetch a client-given URL that resolves to a private,
-    loopback, link-local or reserved address (server-side request forgery),
-    unless the deployment allows it (SWITCHBOARD_FETCH_PRIVATE_URLS)."""
-    parsed = urllib3.util.parse_url(url)
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Anything but a public unicast address: private, loopback, link-local,
+    multicast, reserved, unspecified, shared, documentation ranges."""
+    mapped = getattr(address, "ipv4_mapped", None) or getattr(address, "sixtofour", None)
+    if mapped is not None and _refused(mapped):
+        return True
+    return (not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified
+            or address.is_loopback or address.is_link_local or address.is_private)
+
+
+def check_fetchable(url: str, allow_private: bool, param: str = "messages") -> None:
+    """Refuse to fetch a client-given URL that is malformed or resolves to a
+    non-public address (server-side request forgery), unless the deployment
+    allows private addresses (SWITCHBOARD_FETCH_PRIVATE_URLS)."""
+    shown = repr(url[:200])
+    try:
+        parsed = urllib3.util.parse_url(url)
+    except (urllib3.exceptions.LocationParseError, ValueError):
+        raise BadRequest(f"image URL {shown} is not a valid URL", param=param) from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise BadRequest(f"image URL {url[:100]!r}: use an http(s) or data: URL", param="messages")
+        raise BadRequest(f"image URL {shown}: use an http(s) or data: URL", param=param)
+    host = parsed.host
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        address = ipaddress.ip_address(literal.split("%")[0])
+    except ValueError:
+        address = None
+        # ASCII names only (an internationalized name goes in its xn-- form):
+        # what is checked here is then exactly what the HTTP client connects to.
+        if not host.isascii() or not HOST_NAME.fullmatch(host):
+            raise BadRequest(f"image URL {shown}: its host is not a valid host name", param=param) from None
     if allow_private:
         return
-    try:
-        infos = socket.getaddrinfo(parsed.host.strip("[]"), parsed.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise BadRequest(f"image URL {url[:200]!r}: its host does not resolve", param="messages") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise BadRequest(
-                f"image URL {url[:200]!r} points at a non-public address; send the image as a data: URL", param="messages"
-            )
+    if address is not None:
+        addresses = [address]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            raise BadRequest(f"image URL {shown}: its host does not resolve", param=param) from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if any(_refused(found) for found in addresses):
+        raise BadRequest(f"image URL {shown} points at a non-public address; send the image as a data: URL", param=param)
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
@@ -188,12 +211,15 @@ class UpstreamClient:
             prepared.prepare_cookies(None)  # an empty jar: redirects expect one
             prepared.prepare_body(orjson.dumps(body), None)
             prepared.prepare_hooks(None)
+            # Never follow a redirect: requests strips only Authorization when
+            # the host changes, so x-api-key / x-goog-api-key would go along.
             response = session.send(
                 prepared,
                 stream=stream,
                 timeout=(settings.connect_timeout, settings.idle_timeout),
+                allow_redirects=False,
             )
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise transport_error(exc, self.provider, settings) from None
         # Sent (redirects included): the response would keep its request for
         # the whole stream, body, headers and cookie jar with it. orjson's
@@ -201,6 +227,15 @@ class UpstreamClient:
         # alone is 4 KB per open stream for a one-line prompt, the whole
         # conversation for a long one.
         response.request = None
+        if 300 <= response.status_code < 400:
+            status = response.status_code
+            response.close()
+            # The Location is not repeated: it is the upstream's to give, and may carry anything.
+            raise UpstreamError(
+                f"{self.provider} answered with a redirect (HTTP {status}), which is not followed so that the key "
+                "never goes to another address: set the provider's base URL to the final address",
+                code="upstream_redirect", retryable=False, upstream_status=status, provider=self.provider,
+            )
         if response.status_code >= 400:
             try:
                 raise error_from_response(response, self.provider, secrets, refine_error)
@@ -273,3 +308,151 @@ class SSEReader:
             self.response.raw.shutdown()
         except Exception:  # already closed or never connected
             pass
+
+
+class BodyReader:
+    """A non-streamed answer, read inside the event iteration (so the idle
+    timeout applies per read and a departed client can cut it short)."""
+
+    __slots__ = ("response", "provider", "settings", "cancelled")
+
+    def __init__(self, response: requests.Response, provider: str, settings: Settings) -> None:
+        self.response = response
+        self.provider = provider
+        self.settings = settings
+        self.cancelled = False
+
+    def read(self) -> bytes:
+        chunks = []
+        try:
+            while chunk := self.response.raw.read1(65536, decode_content=True):
+                chunks.append(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if not self.cancelled:
+                raise transport_error(exc, self.provider, self.settings) from None
+        finally:
+            self.response.close()
+        return b"".join(chunks)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        try:
+            self.response.raw.shutdown()  # never close() from another thread
+        except Exception:  # already closed
+            pass
+
+
+def open_upstream(
+    client: UpstreamClient,
+    url: str,
+    body: Any,
+    headers: Mapping[str, str],
+    decoder: Decoder,
+    *,
+    stream: bool,
+    secrets: tuple[str, ...] = (),
+    refine_error: Callable[[ProxyError, bytes], ProxyError] | None = None,
+) -> UpstreamStream:
+    """The one way a network provider calls its upstream.
+
+    POSTs (errors before the first byte raise, with their real status), then
+    returns the UpstreamStream that reads the SSE stream or the whole body
+    through `decoder`. It owns cancel (shuts the socket down), `finished_at`
+    (set when the upstream is released, before the terminal event goes out),
+    closing the response, and the redaction of `secrets` from every error."""
+    secrets = tuple(s for s in secrets if s)
+    try:
+        response = client.post(url, body, headers, stream=True, secrets=secrets, refine_error=refine_error)
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None
+    content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if stream and content_type == "application/json":
+        # A stream was asked for and a JSON body came back (an error object in
+        # a 200, a proxy's answer): read it whole, so what it says is reported.
+        stream = False
+    if stream:
+        reader = SSEReader(response, client.provider, client.settings)
+        upstream = UpstreamStream((), on_cancel=reader.cancel)
+        upstream._events = _streamed(reader, decoder, upstream, secrets)
+    else:
+        whole = BodyReader(response, client.provider, client.settings)
+        upstream = UpstreamStream((), on_cancel=whole.cancel)
+        upstream._events = _whole(whole, decoder, upstream, secrets)
+    return upstream
+
+
+# What a decoder raises when an upstream sends JSON of an unexpected shape
+# (a list where an object belongs, a number for a name): an upstream failure,
+# reported without the data (which may echo anything), never a 500.
+DECODER_FAULTS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def _unreadable(provider: str, exc: BaseException) -> UpstreamError:
+    return UpstreamError(f"{provider} sent an answer this server could not read ({type(exc).__name__})",
+                         code="malformed_response", provider=provider)
+
+
+def _scrubbed(event: Event, secrets: tuple[str, ...]) -> Event:
+    if event.type == "error":
+        scrub_error(event.error, secrets)
+    return event
+
+
+def _streamed(reader: SSEReader, decoder: Decoder, upstream: UpstreamStream, secrets: tuple[str, ...]) -> Iterator[Event]:
+    events = reader.events()
+
+    def release() -> None:
+        # Consumers stop at the terminal event (streaming.guard): release the
+        # upstream before handing it over, not when this generator is collected.
+        events.close()
+        upstream.finished_at = time.monotonic()
+
+    try:
+        try:
+            for sse_event in events:
+                for event in decoder.feed(sse_event):
+                    if event.type == "finish" or event.type == "error":
+                        release()
+                        yield _scrubbed(event, secrets)
+                        return
+                    yield event
+                if decoder.done:
+                    break
+            if reader.cancelled:
+                return
+            closing = list(decoder.end())
+        except (ProxyError, *DECODER_FAULTS) as error:
+            if reader.cancelled or upstream.cancelled.is_set():
+                return
+            if not isinstance(error, ProxyError):
+                error = _unreadable(reader.provider, error)
+            partial = list(decoder.interrupted())
+            release()
+            yield from partial
+            raise scrub_error(error, secrets) from None
+        release()
+        for event in closing:
+            yield _scrubbed(event, secrets)
+    finally:
+        events.close()  # a no-op when already closed
+        if upstream.finished_at is None:
+            upstream.finished_at = time.monotonic()
+
+
+def _whole(body: BodyReader, decoder: Decoder, upstream: UpstreamStream, secrets: tuple[str, ...]) -> Iterator[Event]:
+    try:
+        data = body.read()
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None
+    finally:
+        upstream.finished_at = time.monotonic()
+    if body.cancelled:
+        return
+    try:
+        events = list(decoder.whole(data))
+    except ProxyError as error:
+        raise scrub_error(error, secrets) from None
+    except DECODER_FAULTS as error:
+        raise _unreadable(body.provider, error) from None
+    for event in events:
+        yield _scrubbed(event, secrets)

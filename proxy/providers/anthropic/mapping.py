@@ -79,8 +79,10 @@ def error_from_body(body: Mapping[str, Any]) -> ProxyError:
     """An in-band `event: error` payload -> the error the same HTTP status
     would have given (what the official SDK does); overloaded is retryable."""
     error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
-    kind = error.get("type") or "api_error"
+    kind = error.get("type")
+    kind = kind if isinstance(kind, str) and kind else "api_error"
     message = error.get("message") or kind
+    message = message if isinstance(message, str) else str(message)[:500]
     request_id = body.get("request_id")
     suffix = f" (request-id {request_id})" if request_id else ""
     status = ERROR_STATUS.get(kind, 500)

@@ -40,11 +40,17 @@ def decode_response(body: bytes) -> Iterator[Event]:
         ) from None
     if not isinstance(message, Mapping):
         raise UpstreamError(f"{PROVIDER} answered with JSON that is not a message", code="malformed_response", provider=PROVIDER)
-    if message.get("type") == "error":
+    if message.get("type") == "error" or "error" in message:
         raise error_from_body(message)
+    content = message.get("content")
+    if message.get("type", "message") != "message" or not isinstance(content, list):
+        # A 200 that is no Messages answer (a proxy's page, an empty object) is
+        # a failure, never an empty success.
+        raise UpstreamError(f"{PROVIDER} answered 200 with JSON that is not a message (no content)",
+                            code="malformed_response", provider=PROVIDER)
     message_id = message.get("id") or "msg"
     yield ResponseMetadata(message.get("id"), message.get("model"))
-    for index, block in enumerate(message.get("content") or ()):
+    for index, block in enumerate(content):
         yield from decode_block(block, f"{message_id}:{index}")
     usage = UsageTotals()
     usage.update(message.get("usage"))

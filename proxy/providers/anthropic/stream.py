@@ -35,8 +35,10 @@ from ...canonical import (
     ToolInputStart,
 )
 from ...errors import ProxyError, UpstreamError
+from ..base import Decoder
 from .mapping import PROVIDER, UsageTotals, error_from_body, map_stop_reason
 from .request import METADATA_KEY
+from .response import decode_response
 
 
 class _Block:
@@ -57,7 +59,7 @@ def malformed(detail: str) -> UpstreamError:
     return UpstreamError(f"{PROVIDER} sent a malformed stream event: {detail}", code="malformed_event", provider=PROVIDER)
 
 
-class StreamDecoder:
+class StreamDecoder(Decoder):
     """Decodes one stream; `usage` stays readable if the stream breaks."""
 
     def __init__(self) -> None:
@@ -65,43 +67,61 @@ class StreamDecoder:
         self.blocks: dict[int, _Block] = {}
         self.message_id = "msg"
         self.stop_reason: str | None = None
+        self.done = False
 
     def decode(self, events: Iterable[Any]) -> Iterator[Event]:
         for sse_event in events:
-            data = sse_event.data
-            try:
-                payload = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise malformed(f"not JSON: {data[:200]!r}") from None
-            if not isinstance(payload, dict):
-                raise malformed(f"not a JSON object: {data[:200]!r}")
-            kind = payload.get("type") or sse_event.event
-            if kind == "content_block_delta":
-                yield from self._delta(payload)
-            elif kind == "content_block_start":
-                yield from self._start(payload)
-            elif kind == "content_block_stop":
-                yield from self._stop(payload)
-            elif kind == "message_start":
-                yield self._message_start(payload)
-            elif kind == "message_delta":
-                delta = payload.get("delta") or {}
-                if delta.get("stop_reason") is not None:
-                    self.stop_reason = delta["stop_reason"]
-                self.usage.update(payload.get("usage"))
-            elif kind == "message_stop":
+            yield from self.feed(sse_event)
+            if self.done:
+                return
+        yield from self.end()
+
+    def feed(self, sse_event: Any) -> Iterator[Event]:
+        data = sse_event.data
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed(f"not JSON: {data[:200]!r}") from None
+        if not isinstance(payload, dict):
+            raise malformed(f"not a JSON object: {data[:200]!r}")
+        kind = payload.get("type") or sse_event.event
+        if kind == "content_block_delta":
+            yield from self._delta(payload)
+        elif kind == "content_block_start":
+            yield from self._start(payload)
+        elif kind == "content_block_stop":
+            yield from self._stop(payload)
+        elif kind == "message_start":
+            yield self._message_start(payload)
+        elif kind == "message_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("stop_reason") is not None:
+                self.stop_reason = delta["stop_reason"]
+            self.usage.update(payload.get("usage"))
+        elif kind == "message_stop":
+            self.done = True
+            yield self.usage.event()
+            yield Finish(map_stop_reason(self.stop_reason), self.stop_reason)
+        elif kind == "error":
+            self.done = True
+            if self.usage.seen:
                 yield self.usage.event()
-                yield Finish(map_stop_reason(self.stop_reason), self.stop_reason)
-                return
-            elif kind == "error":
-                if self.usage.seen:
-                    yield self.usage.event()
-                yield Error(error_from_body(payload))
-                return
-            # ping and event types added later are ignored (spec §4, §8.8)
+            yield Error(error_from_body(payload))
+        # ping and event types added later are ignored (spec §4, §8.8)
+
+    def end(self) -> Iterator[Event]:
         raise UpstreamError(
             f"{PROVIDER} stream ended without message_stop", code="stream_incomplete", provider=PROVIDER
         )
+        yield  # a generator, like feed()
+
+    def interrupted(self) -> Iterator[Event]:
+        """The provisional usage of message_start: better than none for accounting."""
+        if self.usage.seen:
+            yield self.usage.event()
+
+    def whole(self, body: bytes) -> Iterator[Event]:
+        return decode_response(body)
 
     def _message_start(self, payload: dict) -> ResponseMetadata:
         message = payload.get("message") or {}
@@ -187,6 +207,5 @@ def decode_stream(events: Iterable[Any], decoder: StreamDecoder | None = None) -
     try:
         yield from decoder.decode(events)
     except ProxyError:
-        if decoder.usage.seen:
-            yield decoder.usage.event()
+        yield from decoder.interrupted()
         raise

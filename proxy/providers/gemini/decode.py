@@ -41,6 +41,8 @@ from ...canonical import (
     Usage,
 )
 from ...errors import UpstreamError
+from ...sse import Event as SSEEvent
+from ..base import Decoder
 from .errors import PROVIDER, from_error_object
 from .call_ids import SYNTHETIC_ID_PREFIX, with_signature
 from .request import METADATA_KEY
@@ -65,7 +67,7 @@ def map_finish_reason(raw: str, saw_tool_calls: bool) -> str:
     return "other"
 
 
-class ResponseDecoder:
+class ResponseDecoder(Decoder):
     """Decodes one response (its chunks, in order) into canonical events."""
 
     __slots__ = ("model", "_metadata_sent", "_text", "_reasoning", "_blocks", "_calls", "_finish_raw",
@@ -95,6 +97,9 @@ class ResponseDecoder:
         return self.feed(chunk)
 
     def feed(self, chunk: Any) -> list[Event]:
+        """One SSE event, or one parsed chunk (a dict, or a list of them)."""
+        if isinstance(chunk, SSEEvent):
+            return self.feed_bytes(chunk.data) if chunk.data else []
         if isinstance(chunk, list):  # error bodies (and the non-SSE stream form) come as lists
             events: list[Event] = []
             for item in chunk:
@@ -223,6 +228,10 @@ class ResponseDecoder:
             reasoning_tokens=thoughts,
             cached_input_tokens=usage.get("cachedContentTokenCount"),
         )
+
+    def whole(self, body: bytes) -> list[Event]:
+        """A non-streamed generateContent body: one chunk that is the whole answer."""
+        return self.feed_bytes(body) + self.end()
 
     def end(self) -> list[Event]:
         """The closing events once the body ended; raises if it was cut short."""

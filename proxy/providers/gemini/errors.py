@@ -6,7 +6,8 @@
 Google's RPC error model says more than the HTTP status: an invalid API key
 is `400 INVALID_ARGUMENT` with `ErrorInfo.reason = API_KEY_INVALID`, and the
 wait before retrying a 429 lives in `RetryInfo.retryDelay` ("32s", "2.5s"),
-not in a header. A per-day quota will not recover by waiting. Bodies may be a
+or, from some front ends, in a Retry-After header (kept when the body has
+none). A per-day quota will not recover by waiting. Bodies may be a
 JSON list holding the error object. Pure: no flask, no requests.
 """
 from __future__ import annotations
@@ -95,17 +96,21 @@ def _reasons(error: dict) -> set[str]:
     return {str(d.get("reason")) for d in _details(error, "ErrorInfo")}
 
 
-def classify(status: int, error: dict, message: str) -> ProxyError:
-    """The ProxyError for an HTTP status plus Google's error object."""
+def classify(status: int, error: dict, message: str, retry_after: float | None = None) -> ProxyError:
+    """The ProxyError for an HTTP status plus Google's error object; the body's
+    RetryInfo delay wins over `retry_after` (from a Retry-After header)."""
     rpc_status = str(error.get("status") or "")
+    delay = retry_delay(error)
+    if delay is None:
+        delay = retry_after
     kwargs = {"upstream_status": status, "provider": PROVIDER}
     if "API_KEY_INVALID" in _reasons(error) or rpc_status == "UNAUTHENTICATED":
         return AuthenticationFailed(message, code="invalid_api_key", **kwargs)
     if status == 429 or rpc_status == "RESOURCE_EXHAUSTED":
         if is_daily_quota(error):
             # Waiting the suggested delay will not bring a daily quota back.
-            return RateLimited(message, code="insufficient_quota", retryable=False, retry_after=retry_delay(error), **kwargs)
-        return RateLimited(message, retry_after=retry_delay(error), **kwargs)
+            return RateLimited(message, code="insufficient_quota", retryable=False, retry_after=delay, **kwargs)
+        return RateLimited(message, retry_after=delay, **kwargs)
     if rpc_status == "FAILED_PRECONDITION":
         return BadRequest(message, code="failed_precondition", **kwargs)
     if status == 403 or rpc_status == "PERMISSION_DENIED":
@@ -115,8 +120,8 @@ def classify(status: int, error: dict, message: str) -> ProxyError:
     if status == 504 or rpc_status == "DEADLINE_EXCEEDED":
         return UpstreamTimeout(message, **kwargs)
     if status == 503 or rpc_status == "UNAVAILABLE":
-        return UpstreamError(message, code="overloaded", retry_after=retry_delay(error), **kwargs)
-    return from_upstream_status(status, message, retry_after=retry_delay(error), provider=PROVIDER)
+        return UpstreamError(message, code="overloaded", retry_after=delay, **kwargs)
+    return from_upstream_status(status, message, retry_after=delay, provider=PROVIDER)
 
 
 def refine(error: ProxyError, body: bytes) -> ProxyError:
@@ -125,7 +130,7 @@ def refine(error: ProxyError, body: bytes) -> ProxyError:
     found = error_object(body)
     if found is None:
         return error
-    return classify(error.upstream_status or error.status, found, error.message)
+    return classify(error.upstream_status or error.status, found, error.message, error.retry_after)
 
 
 def from_error_object(error: dict) -> ProxyError:

@@ -195,11 +195,11 @@ def build_tools(request: ChatRequest) -> list[dict]:
     if not request.tools:
         return []
     declarations = []
-    for tool in request.tools:
+    for number, tool in enumerate(request.tools):
         declaration: dict[str, Any] = {"name": tool.name}
         if tool.description:
             declaration["description"] = tool.description
-        parameters = clean_schema(tool.parameters or {})
+        parameters = clean_schema(tool.parameters or {}, f"tools[{number}].function.parameters")
         if not is_empty_object(parameters):
             declaration["parameters"] = parameters
         declarations.append(declaration)
@@ -258,10 +258,16 @@ def response_format_config(response_format: Mapping[str, Any] | None) -> dict[st
     if kind == "json_object":
         return {"responseMimeType": "application/json"}
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema") or response_format.get("schema")
+        json_schema = response_format.get("json_schema")
+        where = "response_format.json_schema.schema"
+        if json_schema is not None and not isinstance(json_schema, Mapping):
+            raise BadRequest("response_format.json_schema must be an object", param="response_format.json_schema")
+        schema = (json_schema or {}).get("schema")
+        if schema is None:
+            schema, where = response_format.get("schema"), "response_format.schema"
         config: dict[str, Any] = {"responseMimeType": "application/json"}
-        if isinstance(schema, Mapping):
-            config["responseSchema"] = clean_schema(schema)
+        if schema is not None:
+            config["responseSchema"] = clean_schema(schema, where)
         return config
     return {}
 

@@ -37,7 +37,8 @@ from ...canonical import (
     Usage,
 )
 from ...errors import ProxyError, RateLimited, UpstreamError, from_upstream_status
-from ..http import redact
+from ..base import Decoder
+from ..redaction import redact
 from .think import ThinkSplitter
 
 FINISH_REASONS = {
@@ -84,8 +85,8 @@ class _ToolState:
         self.id, self.name, self.arguments = id, name, []
 
 
-class StreamDecoder:
-    """Feed it each `data:` payload; it yields canonical events."""
+class StreamDecoder(Decoder):
+    """Feed it each SSE event (or its `data:` payload); it yields canonical events."""
 
     def __init__(self, provider: str = "openai", secrets: tuple[str, ...] = ()) -> None:
         self.provider = provider
@@ -101,6 +102,7 @@ class StreamDecoder:
         self.search_results: list | None = None
         self.finish_reason: str | None = None
         self.done = False
+        self.answered = False  # a choice came at all
 
     @property
     def finished(self) -> bool:
@@ -109,7 +111,9 @@ class StreamDecoder:
 
     # -- input ------------------------------------------------------------
 
-    def feed(self, data: str) -> Iterator[Event]:
+    def feed(self, data: Any) -> Iterator[Event]:
+        if not isinstance(data, str):
+            data = data.data  # an sse.Event
         if data == "[DONE]":
             self.done = True
             return
@@ -142,6 +146,10 @@ class StreamDecoder:
         if chunk.get("search_results"):
             self.search_results = chunk["search_results"]
         for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                raise UpstreamError(f"{self.provider} sent a choice that is not an object", code="malformed_stream",
+                                    provider=self.provider)
+            self.answered = True
             if choice.get("index", 0) != 0:
                 continue  # n > 1 is not supported: the first choice is the answer
             delta = choice.get(field) or {}
@@ -234,6 +242,12 @@ class StreamDecoder:
 
     # -- end ------------------------------------------------------------------
 
+    def end(self) -> Iterator[Event]:
+        return self.finish()
+
+    def whole(self, body: bytes) -> list[Event]:
+        return decode_response(body, self.provider, self.secrets)
+
     def finish(self) -> Iterator[Event]:
         """Closing events once the upstream ended; raises if it was cut short."""
         if not self.finished:
@@ -241,6 +255,9 @@ class StreamDecoder:
                 f"{self.provider} ended the stream without [DONE] or a finish_reason (truncated)",
                 code="stream_incomplete", provider=self.provider,
             )
+        if not self.answered:
+            raise UpstreamError(f"{self.provider} ended the stream without sending any choice (no answer)",
+                                code="empty_response", provider=self.provider)
         yield from self._close_blocks()
         for state in self.tools.values():
             yield ToolInputEnd(state.id)
@@ -272,6 +289,12 @@ def decode_response(body: bytes, provider: str = "openai", secrets: tuple[str, .
                             provider=provider)
     if data.get("error"):
         raise inband_error(data["error"], provider, secrets)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not any(isinstance(c, dict) and isinstance(c.get("message"), dict)
+                                                for c in choices):
+        # A 200 without an answer (an empty object, a proxy's JSON) is a failure, never an empty success.
+        raise UpstreamError(f"{provider} answered 200 with JSON that holds no choices[].message",
+                            code="malformed_response", provider=provider)
     decoder = StreamDecoder(provider, secrets)
     events = list(decoder.chunk(data, "message"))
     for event in events:

@@ -20,10 +20,13 @@ merge the chunks into one list: its accumulate_delta merges lists of objects
 by `index`, and raises on a second list of objects without one. Decoding
 ignores `index`.
 
-The provider_metadata shape is the Anthropic provider's own
-(proxy/providers/anthropic/stream.py): `{"anthropic": {"signature": ...}}` or
-`{"anthropic": {"redactedData": ...}}`. Other providers' reasoning metadata
-(Gemini's text-part signatures) has no place here and is left out.
+The surface does not read any provider's metadata: a reasoning block that
+carries provider_metadata goes out with the whole mapping packed into one
+opaque string (canonical/opaque.py) in the block's own slot, `signature`
+(`data` for a block without text, LiteLLM's `redacted_thinking`), and comes
+back unpacked to the same mapping; the provider that wrote it reads its part
+(Anthropic its signature or redacted data, Gemini its thought signature).
+A signature that is not such a string was not made here and is a 400.
 Pure: imports neither flask nor requests.
 """
 from __future__ import annotations
@@ -31,32 +34,36 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ...canonical import ReasoningPart
+from ...canonical.opaque import pack, unpack
 from ...errors import BadRequest
 
 FIELD = "thinking_blocks"
-ANTHROPIC = "anthropic"  # the Anthropic provider's provider_metadata namespace
 
 
 def thinking_block(metadata: Mapping[str, Any] | None, text: str) -> dict | None:
     """The `thinking_blocks` entry for a reasoning block, or None when it carries nothing to send back."""
-    found = (metadata or {}).get(ANTHROPIC)
-    if not isinstance(found, Mapping):
+    if not metadata:
         return None
-    if found.get("redactedData"):
-        return {"type": "redacted_thinking", "data": found["redactedData"]}
-    if found.get("signature"):
-        return {"type": "thinking", "thinking": text, "signature": found["signature"]}
-    return None
+    if not text:
+        return {"type": "redacted_thinking", "data": pack(metadata)}
+    return {"type": "thinking", "thinking": text, "signature": pack(metadata)}
 
 
 def thinking_blocks(parts: Any) -> list[dict]:
-    """The entries for the signed reasoning among a finished answer's parts, in order."""
+    """The entries for the reasoning that carries metadata among a finished answer's parts, in order."""
     return [block for part in parts if isinstance(part, ReasoningPart)
             and (block := thinking_block(part.provider_metadata, part.text)) is not None]
 
 
+def _unpacked(blob: str, field: str) -> dict:
+    try:
+        return unpack(blob)
+    except ValueError:
+        raise BadRequest(f"{field} must be sent back unchanged, as this server sent it", param=field) from None
+
+
 def decode_thinking_blocks(blocks: Any, where: str) -> list[ReasoningPart]:
-    """An assistant message's `thinking_blocks` -> ReasoningParts with Anthropic's metadata."""
+    """An assistant message's `thinking_blocks` -> ReasoningParts with the metadata they carried."""
     if not isinstance(blocks, list):
         raise BadRequest(f"{where} must be an array of thinking blocks", param=where)
     parts = []
@@ -70,12 +77,12 @@ def decode_thinking_blocks(blocks: Any, where: str) -> list[ReasoningPart]:
             if signature is not None and not isinstance(signature, str):
                 raise BadRequest(f"{at}.signature must be a string, sent back unchanged", param=f"{at}.signature")
             # A block without a signature is plain reasoning: providers that verify drop it.
-            parts.append(ReasoningPart(text, {ANTHROPIC: {"signature": signature}} if signature else None))
+            parts.append(ReasoningPart(text, _unpacked(signature, f"{at}.signature") if signature else None))
         elif kind == "redacted_thinking":
             data = block.get("data")
             if not isinstance(data, str) or not data:
                 raise BadRequest(f"{at}.data must be the redacted thinking's data, unchanged", param=f"{at}.data")
-            parts.append(ReasoningPart("", {ANTHROPIC: {"redactedData": data}}))
+            parts.append(ReasoningPart("", _unpacked(data, f"{at}.data")))
         else:
             raise BadRequest(f"{at} must be {{\"type\": \"thinking\", \"thinking\", \"signature\"}} or "
                              f"{{\"type\": \"redacted_thinking\", \"data\"}}", param=f"{at}.type")
