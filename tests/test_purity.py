@@ -30,6 +30,8 @@ IO_MODULES = {
     "proxy.surfaces.openai_chat",
     "proxy.surfaces.socket_chat",
     "proxy.surfaces.workbench",
+    "proxy.surfaces.playground",
+    "proxy.surfaces.api_docs",
 }
 # Packages whose modules are all pure, walked whole.
 PURE_PACKAGES = ("proxy.canonical", "proxy.surfaces", "proxy.providers")
