@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 log = logging.getLogger(__name__)
 
 # Headers browser clients must be able to read on cross-origin responses.
-EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
+                   "x-workflow-session-id"]
 
 
 @dataclass
@@ -115,7 +116,7 @@ class Switchboard:
         from .config import Settings, settings_from_app_config
         from .router import Router
         from .store import open_store
-        from .surfaces import conversations, register_all, socket_chat
+        from .surfaces import conversations, coze_routes, register_all, socket_chat
 
         if "switchboard" in app.extensions:
             raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
@@ -126,6 +127,7 @@ class Switchboard:
         board.store = store
         board.open_chats = OpenChats()
         board.chat_hooks.append(conversations.record_named_conversation)
+        board.chat_hooks.append(coze_routes.owner_hint)
         app.extensions["switchboard"] = board
 
         # One parent blueprint: the surfaces' routes, hooks and handlers stay

@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +28,7 @@ def test_bench_smoke_run(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["smoke"] is True
     assert results["machine"]["cpus"] >= 1
-    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e"]
+    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e", "f"]
     for name, entry in results["scenarios"].items():
         runs = {key: value for key, value in entry.items() if key != "spec"}
         assert {"direct", "switchboard_1_worker"} <= set(runs), name

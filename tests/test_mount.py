@@ -19,6 +19,8 @@ from proxy.surfaces.api_docs import routes
 from tests.helpers import content_of, split_frames
 from tests.host_app import create_host_app
 
+pytestmark = pytest.mark.integration  # the live-server tests below are e2e
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ORIGIN = {"Origin": "https://ui.example"}
 
@@ -120,6 +122,7 @@ def live_host(request, tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.e2e
 def test_live_openai_sdk_streams_under_the_prefix(live_host):
     import requests
 
@@ -134,6 +137,7 @@ def test_live_openai_sdk_streams_under_the_prefix(live_host):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["polling", "websocket", "default"])
 def test_live_socket_io_client_with_the_prefixed_path(live_host, mode):
     node = shutil.which("node")

@@ -6,6 +6,8 @@ from openapi_spec_validator import validate
 
 from proxy.surfaces.api_docs import routes
 
+pytestmark = pytest.mark.integration  # the Flask test client; the fragment check alone is pure
+
 
 
 def test_the_document_validates(client):
@@ -95,6 +97,7 @@ def test_answers_match_their_documented_schemas(client):
     check("/api/conversations/{conversation_id}", "get", client.get(f"/api/conversations/{created['id']}"), 404)
 
 
+@pytest.mark.unit
 def test_every_fragment_merges_into_a_valid_document():
     """All of proxy/openapi/*.yaml at once (also fragments of surfaces this
     app does not register): no path or schema described twice, valid 3.1."""

@@ -13,7 +13,8 @@ from tests.fakes.live import LiveServer
 from tests.fakes.openai import KEY, chat, text_stream
 from tests.fakes.upstream import FakeUpstream, transcript
 
-pytestmark = pytest.mark.timeout(600)  # the first run may install Chromium
+# e2e: a browser process; the first run may install Chromium
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 HOSTILE = [
     "Look: <img src=x onerror=\"window.pwned='img'\"> and ",

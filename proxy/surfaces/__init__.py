@@ -10,9 +10,9 @@ in flask.
 
 
 def modules() -> list:
-    from . import api_docs, conversations, models, openai_chat, playground, workbench
+    from . import api_docs, conversations, coze_routes, models, openai_chat, playground, responses, workbench
 
-    return [workbench, models, openai_chat, conversations, playground, api_docs]
+    return [workbench, models, openai_chat, conversations, coze_routes, responses, playground, api_docs]
 
 
 def register_all(app, parent) -> None:
