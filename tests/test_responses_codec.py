@@ -10,13 +10,33 @@ from pathlib import Path
 import orjson
 import pytest
 
-from proxy.canonical import (ChatResult, Error, Finish, ReasoningDelta, ReasoningEnd, ReasoningPart, ReasoningStart,
-                             ResponseMetadata, TextDelta, TextEnd, TextPart, TextStart, ToolCall, ToolCallPart,
-                             ToolInputDelta, ToolInputEnd, ToolInputStart, ToolResultPart, Usage)
+from proxy.canonical import (
+    ChatResult,
+    Error,
+    Finish,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningPart,
+    ReasoningStart,
+    ResponseMetadata,
+    TextDelta,
+    TextEnd,
+    TextPart,
+    TextStart,
+    ToolCall,
+    ToolCallPart,
+    ToolInputDelta,
+    ToolInputEnd,
+    ToolInputStart,
+    ToolResultPart,
+    Usage,
+)
 from proxy.errors import BadRequest, UpstreamError
 from proxy.surfaces import responses_codec as codec
 from proxy.surfaces.responses_codec import opaque
 from tests.responses_support import validate_response, validate_stream
+
+pytestmark = pytest.mark.unit
 
 GOLDEN = Path(__file__).parent / "golden" / "responses"
 SIGNED = {"anthropic": {"signature": "EqQBCkYIBxgCKkB0c2lnbmF0dXJl"}}

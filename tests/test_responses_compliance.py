@@ -11,7 +11,6 @@ which answers like `mock`: tools called when declared, results quoted).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from proxy import create_app
 
 from .fakes.live import serve
 from .test_openai_sdk import ANTHROPIC, DEMO, GEMINI, OPENAI, Target
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = Path("shared") / "conformance" / "openresponses"
@@ -61,7 +62,7 @@ def run_suite(suite: Path, base_url: str, model: str) -> dict:
     try:
         return json.loads(completed.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"the suite printed no JSON: {completed.stdout[-2000:]} {completed.stderr[-2000:]}")
+        raise AssertionError(f"the suite printed no JSON: {completed.stdout[-2000:]} {completed.stderr[-2000:]}") from None
 
 
 MODELS = {"demo": "mock", "openai": "openai-auto", "anthropic": "anthropic-auto", "gemini": "gemini-auto"}

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 import websocket
 
 from .store_support import LOCAL_REDIS, Gunicorn, delete_prefix, unique_prefix
+
+pytestmark = pytest.mark.e2e
 
 WEATHER = {"type": "function", "name": "get_weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .test_fuzz import BAD_SCHEMAS, BAD_URLS, FUZZ, MODELS, ROLES, anything, check, errors_logged, fuzz_app  # noqa: F401
+
+pytestmark = pytest.mark.integration
 
 part = st.one_of(
     st.fixed_dictionaries({"type": st.sampled_from(["input_text", "output_text", "text", 5]),
@@ -67,7 +70,7 @@ def terminal_count(text: str) -> int:
 
 @FUZZ
 @given(body=st.one_of(body, anything))
-def test_create(fuzz_app, errors_logged, body):
+def test_create(fuzz_app, errors_logged, body):  # noqa: F811
     response = fuzz_app.test_client().post("/v1/responses", data=json.dumps(body), content_type="application/json")
     check(response, errors_logged, body)
     if response.status_code == 200 and response.mimetype == "text/event-stream":
@@ -77,7 +80,7 @@ def test_create(fuzz_app, errors_logged, body):
 @FUZZ
 @given(body=st.one_of(body, anything), response_id=st.text(max_size=20),
        query=st.dictionaries(st.sampled_from(["limit", "order", "after", "stream"]), st.text(max_size=5), max_size=3))
-def test_the_other_endpoints(fuzz_app, errors_logged, body, response_id, query):
+def test_the_other_endpoints(fuzz_app, errors_logged, body, response_id, query):  # noqa: F811
     client = fuzz_app.test_client()
     check(client.post("/v1/responses/compact", data=json.dumps(body), content_type="application/json"),
           errors_logged, ("compact", body))

@@ -17,6 +17,8 @@ from .fakes.live import serve
 from .helpers import wait_until
 from .responses_support import validate_response, validate_stream
 
+pytestmark = pytest.mark.integration
+
 K1, K2 = "sk-one", "sk-two"
 
 

@@ -16,8 +16,10 @@ import openai
 import pytest
 
 from .fakes import scripted
-from .responses_support import validate_event, validate_response, validate_stream
+from .responses_support import validate_response, validate_stream
 from .test_openai_sdk import ROOT, TARGETS, start_live
+
+pytestmark = pytest.mark.integration
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather in a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

@@ -13,6 +13,8 @@ from openai import OpenAI
 from .fakes.upstream import Reply, transcript
 from .test_thinking_blocks import REDACTED_DATA, REDACTED_SIGNATURE, REDACTED_THOUGHT, THOUGHT, live_anthropic
 
+pytestmark = pytest.mark.integration
+
 MODEL = "anthropic/claude-sonnet-4-5"
 WEATHER = {"type": "function", "name": "get_weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

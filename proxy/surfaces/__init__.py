@@ -10,9 +10,9 @@ in flask.
 
 
 def modules() -> list:
-    from . import conversations, models, openai_chat, responses, workbench
+    from . import conversations, coze_routes, models, openai_chat, responses, workbench
 
-    return [workbench, models, openai_chat, conversations, responses]
+    return [workbench, models, openai_chat, conversations, coze_routes, responses]
 
 
 def register_all(app) -> None:

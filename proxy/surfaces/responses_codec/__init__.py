@@ -12,7 +12,7 @@ encoding turns parts back into items. Provider data that must round-trip
 (thinking and thought signatures) rides opaquely in a reasoning item's
 `encrypted_content` (opaque.py). Pure: imports neither flask nor requests.
 """
-from . import decode, encode, opaque
+from . import decode, encode, opaque  # noqa: F401  (the submodules, for callers that name them)
 from .decode import (
     ResponseOptions,
     build_messages,

@@ -19,7 +19,17 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ...canonical import ChatRequest, ImagePart, Message, Part, ReasoningPart, TextPart, Tool, ToolCallPart, ToolResultPart
+from ...canonical import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+)
 from ...errors import BadRequest
 from . import opaque
 
