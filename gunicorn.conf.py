@@ -2,6 +2,8 @@
 
 Imports only `os` (and `tempfile`): anything that imports the app or `requests` here would
 run in the master before the gevent worker patches (docs/deployment.md, "gunicorn and gevent").
+The worker hooks (post_worker_init, worker_int) import proxy.serving inside the worker, after
+the patching.
 """
 import os
 
