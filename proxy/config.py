@@ -65,9 +65,10 @@ class Settings:
     connect_timeout: float = 10.0
     idle_timeout: float = 120.0
     total_timeout: float = 900.0
-    # The first content of an answer must come within this many seconds of
-    # the request, across every retry and fallback (0: no deadline): without
-    # it each retry would wait a whole idle timeout again.
+    # The first content of a streamed answer must come within this many
+    # seconds of the request, across every retry and fallback (0: no
+    # deadline): without it each retry would wait a whole idle timeout again.
+    # (An unstreamed answer comes whole: total_timeout bounds its attempts.)
     first_byte_timeout: float = 60.0
     max_retries: int = 2
     # first back-off pause in seconds; doubles per retry, with jitter (router retries)

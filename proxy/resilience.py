@@ -22,7 +22,10 @@ retry or fallback starts after it.
 The first content must arrive within `Settings.first_byte_timeout` of
 `start()`, across all attempts: a watchdog hangs up the attempt in progress
 when the deadline passes, a back-off that would end after it is not waited
-for, and the answer is an UpstreamTimeout (504).
+for, and the answer is an UpstreamTimeout (504). A request that is not
+streamed is asked of the upstream unstreamed, whose whole answer is its
+first byte: a slow model is not a stalled one there, so its deadline is
+`Settings.total_timeout` (still across all attempts).
 """
 from __future__ import annotations
 
@@ -104,8 +107,14 @@ class ResilientStream(UpstreamStream):
 
     # -- the first-content deadline -------------------------------------------
 
+    def _deadline_seconds(self) -> tuple[float, str]:
+        settings = self.router.settings
+        if self.request.stream:
+            return settings.first_byte_timeout, "first byte timeout"
+        return settings.total_timeout, "total timeout"
+
     def _arm_deadline(self) -> None:
-        timeout = self.router.settings.first_byte_timeout
+        timeout, _ = self._deadline_seconds()
         if self.deadline is not None or not timeout or timeout <= 0:
             return
         self.deadline = time.monotonic() + timeout
@@ -120,13 +129,14 @@ class ResilientStream(UpstreamStream):
             if self._settled.is_set():  # the first content came just now
                 return
             self.timed_out = True
-        log.warning("model %s: no content within %gs (first byte timeout); hanging up", self.route.id, timeout)
+        log.warning("model %s: no content within %gs (%s); hanging up", self.route.id, timeout,
+                    self._deadline_seconds()[1])
         self._cancel_current()
 
     def _timeout_error(self) -> UpstreamTimeout:
-        timeout = self.router.settings.first_byte_timeout
+        timeout, which = self._deadline_seconds()
         return UpstreamTimeout(
-            f"{self.route.id}: no answer within {timeout:g}s, retries included (first byte timeout)",
+            f"{self.route.id}: no answer within {timeout:g}s, retries included ({which})",
             provider=self.route.provider,
         )
 

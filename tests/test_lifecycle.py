@@ -163,18 +163,21 @@ def test_clients_leaving_during_a_retry_back_off_stop_the_retries(surface, tmp_p
 
 def test_a_stalled_upstream_with_retries_answers_within_the_first_byte_deadline(tmp_path):
     """Idle timeout 0.6 s and two retries would keep the client ~2 s without a
-    byte; the first-byte deadline (1 s) answers 504 upstream_timeout at 1 s."""
+    byte; the first-byte deadline (1 s) answers 504 upstream_timeout at 1 s.
+    An unstreamed request (its whole answer is its first byte) has the total
+    timeout (1.4 s here) as its deadline across the attempts instead."""
     with FakeUpstream(answer_for(stall=30)) as fake:
-        app = make_app(fake, tmp_path, max_retries=2, retry_base_delay=0.05, idle_timeout=0.6, first_byte_timeout=1.0)
+        app = make_app(fake, tmp_path, max_retries=2, retry_base_delay=0.05, idle_timeout=0.6, first_byte_timeout=1.0,
+                       total_timeout=1.4)
         with ServerThread(app) as server:
-            for stream in (True, False):
+            for stream, deadline, which in ((True, 1.0, b"first byte timeout"), (False, 1.4, b"total timeout")):
                 started = time.monotonic()
                 response = requests.post(server.url + "/v1/chat/completions", timeout=10,
                                          json={"model": MODEL, "messages": MESSAGES, "stream": stream})
                 elapsed = time.monotonic() - started
                 assert response.status_code == 504, response.text
-                assert response.json()["error"]["code"] == "upstream_timeout"
-                assert 0.9 < elapsed < 1.6, elapsed
+                assert response.json()["error"]["code"] == "upstream_timeout" and which in response.content
+                assert deadline - 0.1 < elapsed < deadline + 0.6, elapsed
             assert wait_until(lambda: fake.open_streams == 0, 1.0)
 
 
