@@ -11,6 +11,8 @@ from tests.fakes import coze as fake_coze
 from tests.fakes.coze import CozeUpstream, make_app
 from tests.fakes.live import serve
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def fake():
@@ -138,6 +140,7 @@ def test_data_url_images_are_uploaded_and_sent_as_file_ids(fake, live):
     assert items[2] == {"type": "image", "file_url": "https://example.com/cat.png"}
 
 
+@pytest.mark.e2e
 def test_node_openai_sdk_streams_a_coze_chat(fake, tmp_path):
     import pathlib
     import subprocess

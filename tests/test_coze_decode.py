@@ -17,6 +17,8 @@ from proxy.providers.coze.errors import coze_error, envelope_error, parse_envelo
 from proxy.providers.coze.request import CozeConfig
 from tests.fakes.upstream import transcript
 
+pytestmark = pytest.mark.unit
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 

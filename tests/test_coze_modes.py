@@ -14,6 +14,8 @@ from tests.fakes import coze as fake_coze
 from tests.fakes.coze import CozeUpstream, make_app
 from tests.fakes.live import serve
 
+pytestmark = pytest.mark.integration
+
 KEYS = ["sk-team-a-0123456789", "sk-team-b-0123456789"]
 
 

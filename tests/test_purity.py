@@ -14,6 +14,10 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORBIDDEN = ("flask", "requests", "werkzeug", "urllib3", "flask_socketio", "gevent")
 

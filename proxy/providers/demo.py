@@ -2,8 +2,7 @@
 
     router -> DemoProvider.open(request, route) -> UpstreamStream of scripted events
 
-The first five reproduce the AI Workbench example server (specs/workbench.md
-§8); `agent-demo` shows every Workbench event type (plan, todos, reasoning,
+The first five reproduce the AI Workbench example server (docs/demo.md); `agent-demo` shows every Workbench event type (plan, todos, reasoning,
 text); `tool-demo` calls the request's first tool (and quotes the result it
 gets back); `error-demo` fails mid-stream with an in-band UpstreamError. Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
 A cancelled stream stops at its next pause, and records when it stopped, so
@@ -120,7 +119,7 @@ def agent_demo(request: ChatRequest, _: str) -> list[Step]:
     titles = ["Analyze request", "Gather facts", "Write answer"]
 
     def steps(*statuses: str) -> tuple[PlanStep, ...]:
-        return tuple(PlanStep(f"step-{i + 1}", title, status) for i, (title, status) in enumerate(zip(titles, statuses)))
+        return tuple(PlanStep(f"step-{i + 1}", title, status) for i, (title, status) in enumerate(zip(titles, statuses, strict=True)))
 
     return [
         ("plan", PlanUpdate("task-1", steps("running", "pending", "pending")), TEXT_PAUSE),

@@ -1,4 +1,4 @@
-"""The OpenAI Chat Completions surface (specs/openai-chat.md).
+"""The OpenAI Chat Completions surface (docs/openai-chat.md).
 
     POST /v1/chat/completions -> openai_chat_codec.decode_request -> router.open
         stream: true  -> encode_stream -> SSE (streaming.sse_response)

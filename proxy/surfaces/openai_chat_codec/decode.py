@@ -1,4 +1,4 @@
-"""Decoding a Chat Completions request (specs/openai-chat.md §2, §3): pure.
+"""Decoding a Chat Completions request (docs/openai-chat.md, "Requests"): pure.
 
     POST /v1/chat/completions body -> decode_request -> ChatRequest
     body + headers                 -> decode_options -> EncodeOptions (usage chunk, reasoning field)
