@@ -265,3 +265,19 @@ def test_a_workflow_stream_cancelled_before_reading_fails_its_session(fake, tmp_
     stream.cancel()
     session = board.store.get_session(session_id, "")
     assert session.status == "failed" and "cancelled" in session.summary["error"]
+
+
+def test_a_declared_model_with_its_own_token_keeps_it_for_history_and_delete(fake, tmp_path):
+    with CozeUpstream(key="pat_other_team_0123456789") as other:
+        models = [{"id": "team-bot", "provider": "coze", "model": fake_coze.PLAIN_BOT, "api_key": other.key,
+                   "base_url": other.url}]
+        app = make_app(fake, database_path=str(tmp_path / "s.db"), models=models)
+        with serve(app) as url:
+            response = requests.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-model-type": "conversation"},
+                                     json={"model": "team-bot", "messages": [{"role": "user", "content": "hello"}]})
+            conversation_id = response.headers["x-conversation-id"]
+            history = requests.get(f"{url}/v1/conversations/{conversation_id}/history", timeout=10).json()["data"]
+            assert [m["content"] for m in history] == ["hello", fake_coze.answer_text("hello", 1)]
+            assert requests.delete(f"{url}/v1/conversations/{conversation_id}", timeout=10).status_code == 200
+        assert other.conversations == {} and len(other.requests_to("/v1/conversation/message/list")) == 1
+        assert fake.received == []  # the provider's own token and Coze were never used

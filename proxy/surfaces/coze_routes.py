@@ -64,6 +64,12 @@ def coze_provider():
     return switchboard().router.providers.get("coze")
 
 
+def coze_route(metadata: dict):
+    """The declared model a Coze conversation was made with (its own token
+    and base URL), or None for the provider's own."""
+    return switchboard().router.routes.get(metadata.get("model") or "")
+
+
 # --------------------------------------------------------------------------
 # Conversations
 # --------------------------------------------------------------------------
@@ -104,7 +110,7 @@ def history(conversation_id: str) -> Response:
     conversation = find_conversation(conversation_id, with_messages=True)
     coze_id = (conversation.metadata or {}).get("coze_conversation_id")
     if coze_id:
-        messages = coze_provider().conversation_history(coze_id)
+        messages = coze_provider().conversation_history(coze_id, coze_route(conversation.metadata))
     else:
         messages = [{"id": m.id, "role": m.role, "content": m.message().text, "created_at": timestamp(m.created_at),
                      "status": m.status} for m in conversation.messages]
@@ -116,7 +122,8 @@ def delete(conversation_id: str) -> Response:
     conversation = find_conversation(conversation_id)
     coze_id = (conversation.metadata or {}).get("coze_conversation_id")
     if coze_id:
-        coze_provider().delete_conversation(coze_id)  # raises (and keeps ours) when Coze refuses
+        # raises (and keeps ours) when Coze refuses
+        coze_provider().delete_conversation(coze_id, coze_route(conversation.metadata))
     switchboard().store.delete_conversation(conversation.id, owner())
     return json_response({"id": conversation.id, "object": "conversation.deleted", "deleted": True})
 

@@ -139,7 +139,7 @@ class CozeProvider(CozeCalls, Provider):
             require_user_turn(messages)
             response = self.open_stream("/v3/chat", key, base, chat_body(target, messages, self.config))
             return self.chat_stream(response, key, base)
-        return self.open_conversation(request, target, file_ids, key, base)
+        return self.open_conversation(request, target, file_ids, key, base, route)
 
     def owner(self, target: Target) -> str:
         return str(target.hints.get("owner") or "")
@@ -150,7 +150,8 @@ class CozeProvider(CozeCalls, Provider):
                                 retryable=False)
         return self.store
 
-    def open_conversation(self, request: ChatRequest, target: Target, file_ids: dict, key: str, base: str) -> UpstreamStream:
+    def open_conversation(self, request: ChatRequest, target: Target, file_ids: dict, key: str, base: str,
+                          route: ModelRoute) -> UpstreamStream:
         store = self.require_store()
         owner = self.owner(target)
         prior, turn = split_history(request.messages)
@@ -183,7 +184,9 @@ class CozeProvider(CozeCalls, Provider):
                 raise UpstreamError(f"{PROVIDER} created a conversation without an id", provider=PROVIDER)
             title = next((m.text for m in turn if m.text), None) or None
             stored = store.create_conversation(owner, title[:80] if title else None, {
-                "provider": "coze", "coze_conversation_id": coze_id, "bot_id": target.bot_id})
+                "provider": "coze", "coze_conversation_id": coze_id, "bot_id": target.bot_id,
+                # a declared model may have its own token and base URL: history and deletion use them too
+                "model": route.id if route.credentials is not None else None})
             conversation_id = stored.id
         created = not target.conversation_id
         release = self.locks.acquire(coze_id, BUSY_WAIT)
