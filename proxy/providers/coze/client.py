@@ -17,6 +17,7 @@ import base64
 import logging
 import threading
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 import orjson
 import requests
@@ -112,8 +113,7 @@ class CozeCalls:
 
     def open_stream(self, path: str, key: str, base: str, body: dict, params: dict | None = None) -> requests.Response:
         """POST a streaming call; a JSON answer (Coze's HTTP-200 errors) raises."""
-        query = "&".join(f"{name}={value}" for name, value in (params or {}).items())
-        url = f"{base}{path}" + (f"?{query}" if query else "")
+        url = f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
         headers = {**self.headers(key), "Accept": "text/event-stream"}
         response = self.client.post(url, body, headers, stream=True, secrets=(key,))
         content_type = response.headers.get("Content-Type", "")
