@@ -281,3 +281,22 @@ def test_a_declared_model_with_its_own_token_keeps_it_for_history_and_delete(fak
             assert requests.delete(f"{url}/v1/conversations/{conversation_id}", timeout=10).status_code == 200
         assert other.conversations == {} and len(other.requests_to("/v1/conversation/message/list")) == 1
         assert fake.received == []  # the provider's own token and Coze were never used
+
+
+def test_a_store_that_fails_is_a_503_not_a_500(fake, tmp_path):
+    from proxy.store.base import StoreError
+
+    class BrokenStore:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise StoreError("disk I/O error")
+            return fail
+
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    app.extensions["switchboard"].router.providers["coze"].store = BrokenStore()
+    client_ = app.test_client()
+    for headers in ({"x-model-type": "workflow"}, {"x-model-type": "conversation", "x-conversation-id": "conv_1"}):
+        response = client_.post("/v1/chat/completions", headers=headers,
+                                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 503, response.get_data()
+        assert response.get_json()["error"]["code"] == "store_unavailable"

@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterator, Mapping
 import requests
 
 from ...canonical import ChatRequest, Event
-from ...errors import BadRequest, NotFound, ProxyError, UpstreamError
+from ...errors import BadRequest, NotFound, ProxyError, StoreUnavailable, UpstreamError
+from ...store.base import StoreError
 from ..base import ModelRoute, Provider, UpstreamStream, capabilities
 from ..http import SSEReader, UpstreamClient
 from .client import ConversationLocks, CozeCalls
@@ -113,6 +114,7 @@ class CozeProvider(CozeCalls, Provider):
         return [ModelRoute(f"coze/{bot}", self.name, bot, "coze", capabilities({"imageInput": True}))]
 
     # -- plumbing -------------------------------------------------------
+
     def base_url(self, route: ModelRoute | None = None) -> str:
         credentials = (route.credentials if route is not None else None) or self.credentials
         return (credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -124,6 +126,12 @@ class CozeProvider(CozeCalls, Provider):
     # -- open -----------------------------------------------------------
 
     def open(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
+        try:
+            return self.open_mode(request, route)
+        except StoreError as error:  # conversations and workflow sessions live in the store
+            raise StoreUnavailable(f"the conversation store is unavailable: {error}") from error
+
+    def open_mode(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
         key, base = self.key(route), self.base_url(route)
         target = resolve_target(request, route.upstream_model, self.config)
         if target.mode == "workflow":
