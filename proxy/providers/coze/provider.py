@@ -302,10 +302,14 @@ class CozeProvider(CozeCalls, Provider):
             summary = dict(session.summary)
             body = resume_body(session.workflow_id, summary.get("event_id", ""), int(summary.get("interrupt_type") or 0), text)
             response = self.open_stream("/v1/workflow/stream_resume", key, base, body)
-            summary.update(status_detail=None, resumes=int(summary.get("resumes") or 0) + 1, last_input=text)
-            for name in ("event_id", "interrupt_type", "question"):
+            summary.update(resumes=int(summary.get("resumes") or 0) + 1, last_input=text)
+            for name in ("event_id", "interrupt_type", "question", "node_title"):
                 summary.pop(name, None)
-            session = store.update_session(session.id, owner, "running", summary) or session
+            try:
+                session = store.update_session(session.id, owner, "running", summary) or session
+            except BaseException:
+                response.close()
+                raise
         else:
             body = workflow_body(target, text, self.config)
             response = self.open_stream("/v1/workflow/stream_run", key, base, body)
@@ -318,7 +322,6 @@ class CozeProvider(CozeCalls, Provider):
         decoder = WorkflowDecoder()
         session_id = session.id
         base_summary = dict(session.summary)
-
         ended = threading.Event()
 
         def on_end(problem: BaseException | None) -> None:
