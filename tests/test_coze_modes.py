@@ -300,3 +300,18 @@ def test_a_store_that_fails_is_a_503_not_a_500(fake, tmp_path):
                                 json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
         assert response.status_code == 503, response.get_data()
         assert response.get_json()["error"]["code"] == "store_unavailable"
+
+
+def test_a_conversation_continues_with_the_bot_it_started_with(fake, tmp_path):
+    app = make_app(fake, bot_id=None, database_path=str(tmp_path / "s.db"))
+    with serve(app) as url:
+        sdk = client(url, "x")
+        _, headers = ask(sdk, [{"role": "user", "content": "one"}],
+                         {"x-model-type": "conversation", "x-bot-id": fake_coze.REASONING_BOT}, False)
+        text, _ = ask(sdk, [{"role": "user", "content": "two"}],
+                      {"x-model-type": "conversation", "x-conversation-id": headers["x-conversation-id"]}, False)
+        missing = requests.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-model-type": "conversation"},
+                                json={"model": "m", "messages": [{"role": "user", "content": "three"}]})
+    assert text == fake_coze.answer_text("two", 2)
+    assert [r.json["bot_id"] for r in fake.requests_to("/v3/chat")] == [fake_coze.REASONING_BOT] * 2
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_bot_id"

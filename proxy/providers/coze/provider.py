@@ -47,6 +47,7 @@ from .request import (
     conversation_body,
     enter_messages,
     last_user_text,
+    missing_bot,
     pending_tool_outputs,
     require_user_turn,
     resolve_target,
@@ -173,7 +174,9 @@ class CozeProvider(CozeCalls, Provider):
                 raise BadRequest(f"conversation {target.conversation_id} is kept by Switchboard, not by Coze: continue it "
                                  "with the model it started with", param=CONVERSATION_HEADER)
             if not target.hints.get("bot_id") and stored.metadata.get("bot_id"):
-                target.bot_id = stored.metadata["bot_id"]
+                target.bot_id = stored.metadata["bot_id"]  # the bot the conversation started with
+            if not target.bot_id:
+                raise missing_bot()
             conversation_id = target.conversation_id
             additional = enter_messages(turn, file_ids, include_system=False)
             require_user_turn(additional)
