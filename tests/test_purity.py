@@ -35,7 +35,10 @@ IO_MODULES = {
     "proxy.surfaces.coze_routes",
     "proxy.surfaces.models",
     "proxy.surfaces.openai_chat",
+    "proxy.surfaces.responses",
+    "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
+    "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",
 }
 # Packages whose modules are all pure, walked whole.
