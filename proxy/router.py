@@ -278,8 +278,9 @@ class Router:
         if not wants_coze(hints):
             if not hints.get("model_type"):
                 return None
+            preset = self.presets.get(request.model)
             try:
-                route = self.resolve(request.model)
+                route = self.resolve(preset.model if preset is not None else request.model)
             except ModelNotFound:
                 route = None
             if route is not None and (route.provider == "coze" or self.usable(route)):
