@@ -129,9 +129,9 @@ class Gate:
     def admit(self, policy: KeyPolicy | None, request: ChatRequest, surface: str, request_id: str = "",
               started: float | None = None) -> Ticket:
         started = time.monotonic() if started is None else started
-        if policy is not None and not policy.allows(request.model):
+        if policy is not None and not policy.allows(self.router.policy_model(request)):  # Coze hints: coze/<id>
             error = PermissionDenied(
-                f"the key {policy.name!r} may not use the model {request.model!r}; "
+                f"the key {policy.name!r} may not use the model {self.router.policy_model(request)!r}; "
                 f"it may use: {', '.join(policy.models or ())}", param="model", code="model_not_allowed")
             self._rejected(policy, request, surface, request_id, started, error, "model")
             raise error

@@ -298,6 +298,23 @@ class Router:
         vendor, _, model = request.model.partition("/")
         return ModelRoute(request.model, "coze", model if vendor == "coze" else request.model, "coze")
 
+    def policy_model(self, request: ChatRequest) -> str:
+        """The model id a key's `models:` policy is checked against: the
+        client's model, except when Coze hints send the request to Coze
+        whatever its model; then `coze/<bot_id>` (or `coze/<workflow_id>`),
+        so that a key limited to `openai/*` cannot reach Coze by a header."""
+        route = self.hinted_route(request) if request.hints else None
+        if route is None or route.provider != "coze" or request.model in self.routes \
+                or request.model.startswith("coze/"):
+            return request.model
+        hints = request.hints
+        config = getattr(self.providers["coze"], "config", None)
+        if hints.get("model_type") == "workflow" or hints.get("workflow_session_id"):
+            target = hints.get("workflow_id") or getattr(config, "workflow_id", None)
+        else:
+            target = hints.get("bot_id") or getattr(config, "bot_id", None)
+        return f"coze/{target or '*'}"
+
     def prepare(self, request: ChatRequest) -> ResilientStream:
         """The resilient stream for `request` on its model (a preset name
         applies the preset), not yet started: the caller holds it, so it can
