@@ -296,7 +296,11 @@ class Router:
         if current is not None and current.provider == "coze":
             return current
         vendor, _, model = request.model.partition("/")
-        return ModelRoute(request.model, "coze", model if vendor == "coze" else request.model, "coze")
+        if vendor == "coze" and model:
+            return ModelRoute(request.model, "coze", model, "coze")
+        # Any name a client sends: the route's id stays "coze" (logs and metric
+        # labels must not grow with made-up names); the client's name is echoed.
+        return ModelRoute("coze", "coze", request.model, "coze")
 
     def policy_model(self, request: ChatRequest) -> str:
         """The model id a key's `models:` policy is checked against: the
