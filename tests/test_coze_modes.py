@@ -315,3 +315,45 @@ def test_a_conversation_continues_with_the_bot_it_started_with(fake, tmp_path):
     assert text == fake_coze.answer_text("two", 2)
     assert [r.json["bot_id"] for r in fake.requests_to("/v3/chat")] == [fake_coze.REASONING_BOT] * 2
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_bot_id"
+
+
+def test_the_endpoints_answer_as_their_openapi_document_says(fake, tmp_path):
+    from openapi_schema_validator import OAS31Validator
+
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    client_ = app.test_client()
+    document = client_.get("/openapi.json").get_json()
+
+    def check(path, method, response, status=200):
+        assert response.status_code == status, response.get_data(as_text=True)
+        answer = document["paths"][path][method]["responses"][str(status)]
+        if "$ref" in answer:
+            answer = document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        schema = {**answer["content"]["application/json"]["schema"], "components": document["components"]}
+        OAS31Validator(schema).validate(response.get_json())
+        return response.get_json()
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "weather"}]}
+    coze = client_.post("/v1/chat/completions", json=body, headers={"x-model-type": "conversation"})
+    stored = client_.post("/v1/chat/completions", json={**body, "model": "mock"}, headers={"x-model-type": "conversation"})
+    interrupted = client_.post("/v1/chat/completions", json=body, headers={
+        "x-model-type": "workflow", "x-workflow-id": fake_coze.INTERRUPT_WORKFLOW})
+    completed = client_.post("/v1/chat/completions", json=body, headers={"x-model-type": "workflow"})
+    failed = client_.post("/v1/chat/completions", json={**body, "stream": True}, headers={
+        "x-model-type": "workflow", "x-workflow-id": fake_coze.ERROR_WORKFLOW})
+    failed.get_data()
+    listed = check("/v1/conversations", "get", client_.get("/v1/conversations"))
+    assert {c["provider"] for c in listed["data"]} == {"coze", "demo"}
+    for response in (coze, stored):
+        conversation_id = response.headers["x-conversation-id"]
+        check("/v1/conversations/{conversation_id}/history", "get",
+              client_.get(f"/v1/conversations/{conversation_id}/history"))
+        check("/v1/conversations/{conversation_id}", "delete", client_.delete(f"/v1/conversations/{conversation_id}"))
+        check("/v1/conversations/{conversation_id}/history", "get",
+              client_.get(f"/v1/conversations/{conversation_id}/history"), 404)
+    sessions = check("/v1/workflows/sessions", "get", client_.get("/v1/workflows/sessions"))
+    assert sorted(s["status"] for s in sessions["data"]) == ["completed", "failed", "interrupted"]
+    for response in (interrupted, completed, failed):
+        check("/v1/workflows/sessions/{session_id}", "get",
+              client_.get(f"/v1/workflows/sessions/{response.headers['x-workflow-session-id']}"))
+    check("/v1/workflows/sessions/{session_id}", "get", client_.get("/v1/workflows/sessions/nope"), 404)
