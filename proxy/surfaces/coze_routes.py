@@ -9,8 +9,9 @@ surface, and `x-model-type: conversation` for providers other than Coze
     GET    /v1/workflows/sessions/<id>          one run: status, pending question
 
     /v1/chat/completions with x-model-type: conversation on a non-Coze model
-        -> StoredConversation.prepare(request) -> history from the store + the new turn
-        -> provider -> events -> ConversationTurn.record (store) -> client
+        -> conversation_mode (a runner hook of the OpenAI surface) -> stored_conversation:
+           history from the store + the new turn -> provider -> events
+        -> ConversationTurn.record (the turn is stored before the end goes out) -> client
 
 Everything is scoped to the caller's API key (the store owner): another key's
 ids do not exist. A Coze conversation is a store record whose metadata names
