@@ -271,3 +271,10 @@ def fuzz_app(factory):
         _FUZZ_APPS["app"] = create_app({"demo_delay": 0, "config_file": str(path / "c.yaml"),
                                         "database_path": str(path / "db.sqlite")})
     return _FUZZ_APPS["app"]
+
+
+def test_a_mistyped_default_preset_fails_at_start(tmp_path, fake):
+    with pytest.raises(ValueError, match="default_preset"):
+        make_app(tmp_path, fake, default_preset="qiuck")
+    with pytest.raises(ValueError, match="settings"):
+        make_app(tmp_path, fake, settings=["ai:preset"])

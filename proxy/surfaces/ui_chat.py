@@ -86,14 +86,23 @@ def grace_seconds(settings) -> float:
 
 
 def available_presets(board) -> dict:
-    presets = getattr(board.router, "presets", None)
-    if presets is None:
-        presets = board.settings.extra.get("presets") or {}
-    return dict(presets)
+    return board.router.presets
 
 
 def default_preset(settings) -> str | None:
-    return getattr(settings, "default_preset", None) or settings.extra.get("default_preset")
+    return settings.extra.get("default_preset")
+
+
+@blueprint.record_once
+def check_configuration(state) -> None:
+    """A mistyped default_preset or settings: section fails at start-up, not on every chat."""
+    board = state.app.extensions["switchboard"]
+    name = default_preset(board.settings)
+    if name is not None and name not in available_presets(board):
+        known = ", ".join(sorted(available_presets(board))) or "none are configured"
+        raise ValueError(f"default_preset: {name!r} is not one of the presets: ({known})")
+    if not isinstance(board.settings.extra.get("settings") or {}, dict):
+        raise ValueError("settings: must be a mapping such as {\"ai:preset\": writer}")
 
 
 def current_settings(who: str) -> dict:
