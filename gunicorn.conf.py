@@ -1,7 +1,7 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
 Imports only `os`: anything that imports the app or `requests` here would
-run in the master before the gevent worker patches (specs/deployment.md §1.2).
+run in the master before the gevent worker patches (docs/deployment.md, "gunicorn and gevent").
 """
 import os
 

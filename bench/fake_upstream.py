@@ -2,9 +2,9 @@
 
     python -m bench.fake_upstream [--port 0]   prints "PORT <n>" once listening
 
-    POST /v1/chat/completions   OpenAI Chat Completions stream (specs/upstream-openai.md §4.1):
+    POST /v1/chat/completions   OpenAI Chat Completions stream (docs/openai.md, "Streaming"):
                                 role chunk, N content chunks, finish chunk, usage chunk, [DONE]
-    POST /v1/messages           Anthropic Messages stream (specs/upstream-anthropic.md §4.2):
+    POST /v1/messages           Anthropic Messages stream (docs/anthropic.md, "Streaming"):
                                 message_start, content_block_start, ping, N text deltas,
                                 content_block_stop, message_delta, message_stop
     PUT  /_bench/config         {"chunks": N, "ttft": s, "pace": s}: shape of the next streams

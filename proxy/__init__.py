@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 log = logging.getLogger(__name__)
 
 # Headers browser clients must be able to read on cross-origin responses.
-EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
+                   "x-workflow-session-id"]
 
 
 @dataclass
@@ -49,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .config import Settings
     from .router import Router
     from .store import open_store
-    from .surfaces import conversations, register_all, socket_chat
+    from .surfaces import conversations, coze_routes, register_all, socket_chat
     from .surfaces.common import json_response
 
     settings = Settings.load(config)
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     board.store = store
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
+    board.chat_hooks.append(coze_routes.owner_hint)
     app.extensions["switchboard"] = board
     request_context.init_app(app, settings)
 

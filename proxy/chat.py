@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from flask import Response, current_app, request
 
-from .canonical import ChatRequest, ChatResult, Error, Event, accumulate
+from .canonical import ChatRequest, ChatResult, Event, accumulate
 from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
 from .request_context import current_request_id, require_caller
 from .streaming import Recorder, guard, sse_response

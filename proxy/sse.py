@@ -3,7 +3,7 @@
 Surfaces frame their output with `encode`/`encode_json`; providers read
 upstream streams with `read_events`, which feeds sseclient-py from
 `raw.read1()` so that close-delimited upstreams are not held back by
-read-size buffering (specs/deployment.md §6).
+read-size buffering (docs/deployment.md, "Reading upstream SSE").
 
 Pure: imports neither flask nor requests (a response object is duck-typed).
 """

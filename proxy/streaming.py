@@ -8,14 +8,14 @@ A pump thread (a greenlet under gunicorn's gevent worker, a real thread under
 encoded frames. The response generator waits on that queue with a timeout
 and sends an SSE comment heartbeat whenever the provider is silent, so that
 proxies keep the connection open and a departed client is noticed even while
-the upstream says nothing (specs/deployment.md §4.3). When the client goes
+the upstream says nothing (docs/deployment.md, "Client disconnect"). When the client goes
 away the WSGI server closes the generator, whose `finally` cancels the
 provider stream: the upstream socket is shut down and the pump ends.
 """
 from __future__ import annotations
 
-import logging
 import _thread
+import logging
 import queue
 from typing import Callable, Iterable, Iterator, Protocol
 

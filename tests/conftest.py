@@ -8,6 +8,27 @@ import pytest
 
 from proxy import create_app
 
+KINDS = ("unit", "integration", "e2e")  # registered in pytest.ini
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test module without its kind: a module-level
+    `pytestmark = pytest.mark.unit` (or `integration`, `e2e`; see pytest.ini).
+    Without it a new module would silently drop out of `make test-fast` or of
+    a `-m` selection."""
+    unmarked = sorted({
+        str(module.path.relative_to(config.rootpath))
+        for module in {item.getparent(pytest.Module) for item in items}
+        if module is not None and not any(mark.name in KINDS for mark in module.own_markers)
+    })
+    if unmarked:
+        raise pytest.UsageError(
+            "test modules without a kind marker: " + ", ".join(unmarked)
+            + "; add `pytestmark = pytest.mark.unit` (pure, no server), `pytest.mark.integration`"
+            " (app, fake upstream or live server in-process) or `pytest.mark.e2e` (gunicorn, nginx,"
+            " Node clients, several processes) at the top of each"
+        )
+
 
 def pytest_configure(config):
     # Apps a test builds without its own database_path must not write into

@@ -7,10 +7,9 @@ import socket
 import time
 from typing import Callable, Iterable, Iterator
 
-
 from proxy.canonical import Finish, ResponseMetadata, TextDelta, TextEnd, TextStart
-from tests.fakes.live import LiveServer
 from proxy.providers.base import ModelRoute, Provider, UpstreamStream, capabilities
+from tests.fakes.live import LiveServer
 
 
 def split_frames(body: bytes | str) -> list[str]:

@@ -24,6 +24,8 @@ from proxy.streaming import guard
 from tests.fakes.anthropic import AnthropicUpstream, error_reply, make_app, sse
 from tests.fakes.upstream import Reply, transcript
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def fake():

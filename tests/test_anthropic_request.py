@@ -20,6 +20,8 @@ from proxy.providers.anthropic.request import build_payload
 from proxy.streaming import guard
 from tests.fakes.anthropic import AnthropicUpstream, make_app, sse
 
+pytestmark = pytest.mark.integration
+
 WEATHER = Tool("get_weather", "Weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}})
 
 
@@ -32,6 +34,7 @@ def payload(*messages, **kwargs) -> dict:
     return build_payload(ChatRequest(model="anthropic/m", messages=list(messages), **kwargs), "m", params)
 
 
+@pytest.mark.unit
 def test_system_messages_are_lifted_and_joined():
     body = payload(Message("system", (TextPart("You are terse."),)), user("Hi"),
                    Message("system", (TextPart("Answer in French."),)))
@@ -39,12 +42,14 @@ def test_system_messages_are_lifted_and_joined():
     assert [m["role"] for m in body["messages"]] == ["user"]
 
 
+@pytest.mark.unit
 def test_max_tokens_always_set_from_request_route_or_default():
     assert payload(user("Hi"))["max_tokens"] == 4096
     assert payload(user("Hi"), params={"max_tokens": 900})["max_tokens"] == 900
     assert payload(user("Hi"), max_tokens=50, params={"max_tokens": 900})["max_tokens"] == 50
 
 
+@pytest.mark.unit
 def test_sampling_parameters_and_stop_sequences():
     body = payload(user("Hi"), temperature=0.3, top_p=0.9, stop=["END", "###"])
     assert (body["temperature"], body["top_p"], body["stop_sequences"]) == (0.3, 0.9, ["END", "###"])
@@ -53,6 +58,7 @@ def test_sampling_parameters_and_stop_sequences():
     assert payload(user("Hi"), params={"temperature": 0.2})["temperature"] == 0.2
 
 
+@pytest.mark.unit
 def test_images_data_url_becomes_base64_source_and_http_url_a_url_source():
     body = payload(user(ImagePart("data:image/png;base64,iVBORw0KGgo="), ImagePart("https://example.com/cat.jpg"), "What is it?"))
     assert body["messages"][0]["content"] == [
@@ -62,11 +68,13 @@ def test_images_data_url_becomes_base64_source_and_http_url_a_url_source():
     ]
 
 
+@pytest.mark.unit
 def test_unusable_image_is_a_bad_request():
     with pytest.raises(BadRequest, match="data URL"):
         payload(user(ImagePart("data:image/png,notbase64")))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [("auto", {"type": "auto"}), ("required", {"type": "any"}), ("none", {"type": "none"}),
@@ -79,6 +87,7 @@ def test_tools_and_tool_choice(choice, expected):
     assert body["tool_choice"] == expected
 
 
+@pytest.mark.unit
 def test_tool_loop_history_and_merging():
     body = payload(
         user("Weather in Paris and Rome?"),
@@ -105,17 +114,20 @@ def test_tool_loop_history_and_merging():
     ]
 
 
+@pytest.mark.unit
 def test_tool_results_come_first_in_their_user_turn():
     body = payload(user("Q"), Message("assistant", (ToolCallPart("t1", "f", "{}"),)),
                    Message("user", (TextPart("note"), ToolResultPart("t1", "ok"))))
     assert [b["type"] for b in body["messages"][-1]["content"]] == ["tool_result", "text"]
 
 
+@pytest.mark.unit
 def test_bad_tool_call_arguments_are_a_bad_request():
     with pytest.raises(BadRequest, match="not valid JSON"):
         payload(user("Q"), Message("assistant", (ToolCallPart("t1", "f", "{oops"),)))
 
 
+@pytest.mark.unit
 def test_reasoning_effort_requests_thinking_and_drops_temperature():
     body = payload(user("Hi"), reasoning_effort="medium", temperature=0.2, top_p=0.5, max_tokens=1000)
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 4096}
@@ -124,22 +136,26 @@ def test_reasoning_effort_requests_thinking_and_drops_temperature():
     assert body["top_p"] == 0.95
 
 
+@pytest.mark.unit
 def test_route_params_can_ask_for_thinking():
     assert payload(user("Hi"), params={"thinking_budget": 2048})["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert payload(user("Hi"), params={"reasoning_effort": "high"})["thinking"]["budget_tokens"] == 16384
     assert "thinking" not in payload(user("Hi"), reasoning_effort="none", params={"reasoning_effort": "high"})
 
 
+@pytest.mark.unit
 def test_thinking_is_dropped_when_a_tool_is_forced():
     body = payload(user("Hi"), reasoning_effort="low", tools=[WEATHER], tool_choice="required")
     assert "thinking" not in body and body["tool_choice"] == {"type": "any"}
 
 
+@pytest.mark.unit
 def test_unknown_reasoning_effort_is_a_bad_request():
     with pytest.raises(BadRequest, match="reasoning_effort"):
         payload(user("Hi"), reasoning_effort="extreme")
 
 
+@pytest.mark.unit
 def test_reasoning_without_a_signature_is_not_sent_back():
     body = payload(user("Q"), Message("assistant", (ReasoningPart("from another provider"), TextPart("A"))), user("Q2"))
     assert body["messages"][1]["content"] == [{"type": "text", "text": "A"}]
@@ -201,6 +217,7 @@ def test_thinking_signatures_and_redacted_thinking_go_back_on_the_second_turn(fa
         {"type": "tool_result", "tool_use_id": "toolu_01ClockNoArgs", "content": "12:00"}]}
 
 
+@pytest.mark.unit
 def test_thinking_blocks_are_placed_before_tool_use_even_if_parts_come_out_of_order():
     body = payload(
         user("Q"),
@@ -211,6 +228,7 @@ def test_thinking_blocks_are_placed_before_tool_use_even_if_parts_come_out_of_or
     assert [b["type"] for b in body["messages"][1]["content"]] == ["thinking", "tool_use"]
 
 
+@pytest.mark.unit
 def test_translation_and_decoding_modules_are_pure():
     """request/stream/response/mapping import neither flask, requests nor urllib3
     (the package __init__ is the IO half and is imported with any submodule,

@@ -15,6 +15,8 @@ from proxy.canonical import (
 from proxy.streaming import guard
 from tests.fakes.anthropic import KEY, AnthropicUpstream, make_app, sse
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def fake():

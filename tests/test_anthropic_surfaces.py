@@ -7,8 +7,11 @@ import pytest
 import requests
 
 from proxy import sse
-from tests.fakes.anthropic import AnthropicUpstream, make_app, sse as sse_reply
+from tests.fakes.anthropic import AnthropicUpstream, make_app
+from tests.fakes.anthropic import sse as sse_reply
 from tests.fakes.live import serve
+
+pytestmark = pytest.mark.integration
 
 MODEL = "anthropic/claude-sonnet-4-5"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "27 * 453?"}]}

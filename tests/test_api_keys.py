@@ -11,10 +11,12 @@ import pytest
 import socketio
 
 from proxy import create_app
-from proxy.store import StoredMessage
 from proxy.canonical import Message, TextPart
+from proxy.store import StoredMessage
 
 from .helpers import ServerThread
+
+pytestmark = pytest.mark.integration
 
 KEY = "sk-team-a-0123456789"
 OTHER = "sk-team-b-9876543210"

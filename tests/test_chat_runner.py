@@ -22,6 +22,8 @@ from proxy.surfaces.common import error_response
 
 from .helpers import ServerThread, finished, http_request, read_until, register, text_then, wait_until
 
+pytestmark = pytest.mark.integration
+
 KEY = "sk-runner-test-key-123456"
 
 

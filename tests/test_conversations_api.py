@@ -9,6 +9,8 @@ from proxy import create_app
 
 from .store_support import wait_until
 
+pytestmark = pytest.mark.integration
+
 HI = [{"role": "user", "content": "hi"}]
 
 

@@ -26,6 +26,8 @@ from .fakes import gemini as gemini_fake
 from .fakes import openai as openai_fake
 from .fakes.upstream import FakeUpstream, Reply, transcript
 
+pytestmark = pytest.mark.integration
+
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

@@ -22,6 +22,8 @@ from tests.fakes.gemini import error_reply, gemini, transcript_json
 from tests.fakes.upstream import Reply, split_events
 from tests.gemini_helpers import MODEL, ask, gemini_app, kinds, run, sse
 
+pytestmark = pytest.mark.integration
+
 
 def _open_error(app, fake_upstream, reply) -> Exception:
     fake_upstream.reply(gemini(reply))

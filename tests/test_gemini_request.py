@@ -7,7 +7,15 @@ import base64
 import pytest
 
 from proxy.canonical import (
-    ChatRequest, ImagePart, Message, ReasoningPart, TextPart, Tool, ToolCallPart, ToolResultPart, accumulate,
+    ChatRequest,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    accumulate,
 )
 from proxy.errors import BadRequest
 from proxy.providers.gemini.request import build_payload
@@ -15,6 +23,8 @@ from proxy.providers.gemini.schema import clean_schema
 from tests.fakes.gemini import body_problem, gemini
 from tests.fakes.upstream import Reply
 from tests.gemini_helpers import MODEL, gemini_app, run, sse
+
+pytestmark = pytest.mark.integration
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 WEATHER = Tool(
@@ -114,12 +124,14 @@ def test_tools_schemas_are_cleaned_and_tool_choice_maps(fake_upstream):
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("choice", "mode"), [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")])
 def test_tool_choice_words(choice, mode):
     request = ChatRequest(MODEL, [Message("user", (TextPart("hi"),))], tools=[WEATHER], tool_choice=choice)
     assert build_payload(request, "gemini-2.5-flash")["toolConfig"] == {"functionCallingConfig": {"mode": mode}}
 
 
+@pytest.mark.unit
 def test_the_fake_rejects_what_gemini_rejects():
     # guards the guard: the fake would catch an adapter that forgot to clean
     assert "additionalProperties" in body_problem({"contents": [{"role": "user", "parts": [{"text": "x"}]}],
@@ -144,6 +156,7 @@ def test_thinking_from_reasoning_effort_and_from_route_params(fake_upstream):
         "generationConfig", {})
 
 
+@pytest.mark.unit
 def test_response_format_maps_to_response_mime_type_and_schema():
     messages = [Message("user", (TextPart("JSON please"),))]
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False}
@@ -190,6 +203,7 @@ def test_second_turn_after_thinking_replays_the_text_signature(fake_upstream):
         {"text": "27 × 453 = 12,231"}, {"text": "", "thoughtSignature": "CiQB0e2Kb3Jq0w2m8y4nPq..."}]}
 
 
+@pytest.mark.unit
 def test_gemini_call_ids_are_echoed_and_signed_reasoning_replayed():
     messages = [
         Message("user", (TextPart("hi"),)),
@@ -211,6 +225,7 @@ def test_gemini_call_ids_are_echoed_and_signed_reasoning_replayed():
         {"functionResponse": {"name": "now", "response": {"error": "12:00"}, "id": "fc-7"}}]
 
 
+@pytest.mark.unit
 def test_bad_input_is_a_bad_request_saying_what_to_fix():
     with pytest.raises(BadRequest, match="matches no earlier tool call"):
         build_payload(ChatRequest(MODEL, [Message("tool", (ToolResultPart("nope", "x"),))]), "gemini-2.5-flash")
@@ -220,6 +235,7 @@ def test_bad_input_is_a_bad_request_saying_what_to_fix():
         build_payload(ChatRequest(MODEL, [Message("user", (TextPart("x"),))], reasoning_effort="max"), "gemini-2.5-flash")
 
 
+@pytest.mark.unit
 def test_the_translation_modules_are_pure():
     """request, decode, errors, schema and call_ids import neither flask nor requests."""
     import ast

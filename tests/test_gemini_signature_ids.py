@@ -26,9 +26,11 @@ from proxy.providers.gemini.decode import ResponseDecoder
 from proxy.providers.gemini.request import build_payload
 
 from .fakes import gemini as gemini_fake
+from .fakes.live import serve
 from .fakes.scripted import filled, quote_text, sse, template
 from .fakes.upstream import FakeUpstream, Received, Reply
-from .fakes.live import serve
+
+pytestmark = pytest.mark.integration
 
 # A signature with every character URL-safe base64 changes: `+`, `/` and `=` padding.
 SIGNATURE = base64.b64encode(b"\xfb\xff\xbe thought signature \xfe\xfd\xfc?").decode()

@@ -3,10 +3,14 @@ streamed text, thinking, tool calls, image output, usage, finish reasons,
 and the non-streaming generateContent call."""
 from __future__ import annotations
 
+import pytest
+
 from proxy.canonical import ReasoningPart, TextPart, ToolCallPart, accumulate
 from tests.fakes.gemini import gemini
 from tests.fakes.upstream import Reply
 from tests.gemini_helpers import ask, gemini_app, kinds, run, sse
+
+pytestmark = pytest.mark.integration
 
 
 def test_plain_text_streams_over_alt_sse_with_the_key_in_a_header(fake_upstream):

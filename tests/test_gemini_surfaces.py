@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from proxy import sse
@@ -12,6 +13,8 @@ from tests.fakes.gemini import gemini
 from tests.fakes.live import serve
 from tests.fakes.upstream import Reply
 from tests.gemini_helpers import MODEL, gemini_app
+
+pytestmark = pytest.mark.integration
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "27 × 453?"}]}
 

@@ -7,10 +7,13 @@ import json
 import threading
 import time
 
+import pytest
 import requests
 import socketio
 
 from .helpers import http_request, read_until, wait_until
+
+pytestmark = pytest.mark.e2e
 
 CHAT = {"model": "reflection-and-thinking", "messages": [{"role": "user", "content": "owls"}]}
 

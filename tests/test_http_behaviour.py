@@ -11,6 +11,8 @@ from proxy import create_app
 
 from .helpers import ServerThread, http_request, read_until, split_frames, wait_until
 
+pytestmark = pytest.mark.integration
+
 ORIGIN = "http://ui.example"
 
 

@@ -10,6 +10,8 @@ import subprocess
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 SCRIPT = pathlib.Path(__file__).parent / "js" / "socketio_chat.mjs"
 ROOT = SCRIPT.parent.parent.parent
 EXPECTED = "After deep reflection, I have concluded that owls is indeed interesting."

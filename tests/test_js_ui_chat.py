@@ -21,6 +21,8 @@ from .fakes import scripted
 from .store_support import LOCAL_REDIS, Gunicorn, delete_prefix, unique_prefix
 from .test_openai_sdk import DEMO, TARGETS, start_live
 
+pytestmark = pytest.mark.e2e
+
 SCRIPT = pathlib.Path(__file__).parent / "js" / "ui_chat.mjs"
 ROOT = SCRIPT.parent.parent.parent
 WEATHER = {"type": "function", "function": {

@@ -25,7 +25,7 @@ from .test_js_socketio import EXPECTED, run_client
 SAMPLE = pathlib.Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")]
 
 
 def rewrite(text: str, tmp: pathlib.Path, port: int, backend: int) -> str:
@@ -106,8 +106,8 @@ def test_python_socketio_through_nginx(nginx):
         client = socketio.Client()
         chunks = []
         done = threading.Event()
-        client.on("chunk", lambda data: chunks.append(data["content"]))
-        client.on("complete", lambda *a: done.set())
+        client.on("chunk", lambda data, chunks=chunks: chunks.append(data["content"]))
+        client.on("complete", lambda *a, done=done: done.set())
         client.connect(nginx.url, transports=transports, wait_timeout=10)
         try:
             assert client.transport() == transports[0]

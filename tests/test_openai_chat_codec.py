@@ -28,6 +28,8 @@ from proxy.canonical import (
 from proxy.errors import BadRequest, RateLimited, UpstreamError
 from proxy.surfaces import openai_chat_codec as codec
 
+pytestmark = pytest.mark.unit
+
 COMPLETION = codec.Completion("chatcmpl-1", "m", 1732000000)
 HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1732000000,"model":"m",'
 

@@ -13,6 +13,8 @@ from proxy import create_app
 
 from .fakes.live import serve
 
+pytestmark = pytest.mark.integration
+
 
 def chat(client, **body):
     body.setdefault("messages", [{"role": "user", "content": "hi"}])

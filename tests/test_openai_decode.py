@@ -12,6 +12,8 @@ from proxy.providers.openai.decode import StreamDecoder
 from proxy.providers.openai.payload import build_payload
 from proxy.providers.openai.think import ThinkSplitter
 
+pytestmark = pytest.mark.unit
+
 
 def decode(*chunks: dict | str) -> list:
     decoder = StreamDecoder()

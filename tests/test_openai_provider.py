@@ -9,13 +9,22 @@ import requests
 
 from proxy import create_app
 from proxy.canonical import (
-    ChatRequest, ImagePart, Message, TextPart, Tool, ToolCallPart, ToolResultPart, accumulate,
+    ChatRequest,
+    ImagePart,
+    Message,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    accumulate,
 )
 from proxy.config import ProviderSettings
 from proxy.errors import AuthenticationFailed, ModelNotFound, RateLimited, UpstreamError, UpstreamTimeout
 from tests.fakes.live import serve
 from tests.fakes.openai import KEY, chat, completion, error, text_stream
 from tests.fakes.upstream import Reply, transcript
+
+pytestmark = pytest.mark.integration
 
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 

@@ -15,7 +15,7 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager
 
@@ -33,8 +33,10 @@ from .fakes import gemini as gemini_fake
 from .fakes import openai as openai_fake
 from .fakes import scripted
 from .fakes.anthropic import AnthropicUpstream
-from .fakes.upstream import FakeUpstream, Received, Reply, transcript
 from .fakes.live import serve
+from .fakes.upstream import FakeUpstream, Received, Reply, transcript
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 WEATHER_TOOL = {
@@ -593,6 +595,7 @@ def test_missing_api_key_is_401_in_openai_shape(keyed):
 # ---------------------------------------------------------------- Node SDK
 
 
+@pytest.mark.e2e
 def test_node_openai_sdk_streams_a_completion(live):
     result = subprocess.run(
         ["node", str(ROOT / "tests" / "js" / "openai_stream.mjs"), f"{live.base_url}/v1", live.target.text_model,

@@ -8,6 +8,8 @@ from proxy.config import ProviderSettings
 from tests.fakes.openai import KEY, chat, text_stream
 from tests.fakes.upstream import transcript
 
+pytestmark = pytest.mark.integration
+
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 

@@ -15,6 +15,8 @@ from .fakes import openai as openai_fake
 from .fakes.upstream import FakeUpstream
 from .helpers import ServerThread, split_frames
 
+pytestmark = pytest.mark.integration
+
 MSG = [{"role": "user", "content": "write a loop"}]
 
 

@@ -14,6 +14,10 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.unit
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORBIDDEN = ("flask", "requests", "werkzeug", "urllib3", "flask_socketio", "gevent")
 
@@ -23,11 +27,16 @@ IO_MODULES = {
     "proxy.providers.openai.provider",
     "proxy.providers.anthropic.provider",
     "proxy.providers.gemini.provider",
+    "proxy.providers.coze.provider",
+    "proxy.providers.coze.client",
     "proxy.surfaces.socket_json",
     "proxy.surfaces.common",
     "proxy.surfaces.conversations",
+    "proxy.surfaces.coze_routes",
     "proxy.surfaces.models",
     "proxy.surfaces.openai_chat",
+    "proxy.surfaces.responses",
+    "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
     "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",

@@ -12,6 +12,8 @@ from proxy.streaming import guard
 from tests.fakes.openai import KEY, chat, error, text_stream
 from tests.fakes.upstream import FakeUpstream
 
+pytestmark = pytest.mark.integration
+
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 DEAD_URL = "http://127.0.0.1:9/v1"  # the discard port: connection refused
 

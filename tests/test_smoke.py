@@ -1,5 +1,9 @@
 """The quickest end-to-end check: the demo model answers over /api/chat."""
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 
 def test_mock_model_streams_and_ends(client):
     response = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]})

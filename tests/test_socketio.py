@@ -16,6 +16,8 @@ from proxy import create_app
 
 from .helpers import ServerThread, wait_until
 
+pytestmark = pytest.mark.integration
+
 MSG = [{"role": "user", "content": "owls"}]
 
 
@@ -92,7 +94,7 @@ def test_oversize_message_closes_the_connection_and_the_server_stays_up():
         for transports in (["websocket"], ["polling"]):
             client = socketio.Client()
             gone = threading.Event()
-            client.on("disconnect", lambda *a: gone.set())
+            client.on("disconnect", lambda *a, gone=gone: gone.set())
             client.connect(url, transports=transports, wait_timeout=5)
             session = client.eio.sid
             assert session in sessions
@@ -100,7 +102,7 @@ def test_oversize_message_closes_the_connection_and_the_server_stays_up():
             # websocket: the server closes the WebSocket and the client sees it;
             # polling: the server drops the session (the python client may
             # only notice at its next poll)
-            assert wait_until(lambda: gone.is_set() or session not in sessions, 5), transports
+            assert wait_until(lambda gone=gone, session=session: gone.is_set() or session not in sessions, 5), transports
             client.disconnect()
         client = socketio.Client()
         done = threading.Event()

@@ -6,27 +6,34 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from proxy import sse
 
+pytestmark = pytest.mark.integration
 
+
+@pytest.mark.unit
 def test_encode_plain_and_named():
     assert sse.encode('{"a":1}') == b'data: {"a":1}\n\n'
     assert sse.encode(b"x", "thinking") == b"event: thinking\ndata: x\n\n"
 
 
+@pytest.mark.unit
 def test_encode_json_is_compact_and_keeps_unicode_and_escapes_newlines():
     frame = sse.encode_json({"content": "héllo\nwörld ✓"}, "thinking")
     assert frame == 'event: thinking\ndata: {"content":"héllo\\nwörld ✓"}\n\n'.encode()
     assert frame.count(b"\n") == 3  # newline in the text never breaks the frame
 
 
+@pytest.mark.unit
 def test_constants():
     assert sse.DONE == b"data: [DONE]\n\n"
     assert sse.HEARTBEAT.startswith(b":") and sse.HEARTBEAT.endswith(b"\n\n")
 
 
+@pytest.mark.unit
 def test_parse_roundtrip_names_comments_crlf_multiline():
     raw = (
         b": a comment\n\n"
@@ -46,6 +53,7 @@ def test_parse_roundtrip_names_comments_crlf_multiline():
     assert events[2].id == "7"
 
 
+@pytest.mark.unit
 def test_parse_across_arbitrary_chunk_boundaries():
     raw = sse.encode_json({"content": "ünïcode"}) + sse.encode_json({"content": "b"}, "thinking") + sse.DONE
     chunks = [raw[i:i + 3] for i in range(0, len(raw), 3)]  # splits multibyte characters too

@@ -15,7 +15,18 @@ from collections import defaultdict
 
 import pytest
 
-from proxy.canonical import ChatResult, Finish, ImagePart, PlanStep, PlanUpdate, ReasoningPart, TextPart, ToolCallPart, ToolResultPart, Usage
+from proxy.canonical import (
+    ChatResult,
+    Finish,
+    ImagePart,
+    PlanStep,
+    PlanUpdate,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 from proxy.errors import UpstreamError
 from proxy.store import StoredMessage, StoredResponse, new_id
 from proxy.store.codec import assistant_turn
@@ -23,6 +34,8 @@ from proxy.store.redis_store import RedisStore
 from proxy.store.sqlite import SQLiteStore
 
 from .store_support import LOCAL_REDIS, ROOT, delete_prefix, unique_prefix
+
+pytestmark = pytest.mark.integration
 
 ALICE = "key:alice"
 BOB = "key:bob"
@@ -193,6 +206,7 @@ def test_workflow_sessions(store):
     assert store.list_sessions(BOB) == []
 
 
+@pytest.mark.e2e
 def test_greenlets_in_two_processes_lose_no_turn(backend):
     """2 gevent-patched processes x 50 greenlets x 4 turns, one conversation."""
     store, name, target, prefix = backend
@@ -218,7 +232,7 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
     assert len(messages) == 2 * 2 * writers * turns
     assert [m.seq for m in messages] == list(range(len(messages)))
     per_writer = defaultdict(list)
-    for question, answer in zip(messages[0::2], messages[1::2]):
+    for question, answer in zip(messages[0::2], messages[1::2], strict=True):
         label = question.message().text
         assert (question.role, answer.role, answer.message().text) == ("user", "assistant", label + "-answer")
         writer, turn = label.rsplit("-t", 1)

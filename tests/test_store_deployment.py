@@ -15,6 +15,8 @@ import socketio
 
 from .store_support import LOCAL_REDIS, Gunicorn, RedisServer, delete_prefix, unique_prefix, wait_until
 
+pytestmark = pytest.mark.e2e
+
 HI = [{"role": "user", "content": "hi"}]
 
 

@@ -10,6 +10,8 @@ from proxy.store import StoredMessage
 from proxy.store.base import StoreError
 from proxy.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
+pytestmark = pytest.mark.unit
+
 # Schema version 1 exactly as it shipped (frozen here on purpose: the test
 # must not follow later edits of the migration list).
 VERSION_1 = [

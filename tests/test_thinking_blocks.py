@@ -36,14 +36,16 @@ from proxy.canonical.opaque import pack
 from proxy.config import ProviderSettings
 from proxy.errors import BadRequest
 from proxy.providers.anthropic.response import decode_response
-from proxy.surfaces.openai_chat_codec import Completion, EncodeOptions, decode_messages, encode_result, encode_stream
 from proxy.sse import parse
+from proxy.surfaces.openai_chat_codec import Completion, EncodeOptions, decode_messages, encode_result, encode_stream
 
 from .fakes import anthropic as anthropic_fake
 from .fakes import scripted
 from .fakes.anthropic import AnthropicUpstream
-from .fakes.upstream import Received, Reply, transcript
 from .fakes.live import serve
+from .fakes.upstream import Received, Reply, transcript
+
+pytestmark = pytest.mark.integration
 
 MODEL = "anthropic/claude-sonnet-4-5"
 THOUGHT = ("The user wants the weather. ", "I should call get_weather.")

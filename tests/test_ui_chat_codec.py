@@ -17,6 +17,8 @@ from proxy.errors import BadRequest, UpstreamError
 from proxy.streaming import guard
 from proxy.surfaces import ui_chat_codec as codec
 
+pytestmark = pytest.mark.unit
+
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "ui_chat"
 

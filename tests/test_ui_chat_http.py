@@ -10,6 +10,9 @@ import time
 import pytest
 import requests
 import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from proxy import create_app
 from proxy.config import ProviderSettings
@@ -18,6 +21,8 @@ from .fakes import openai as openai_fake
 from .fakes import scripted
 from .fakes.live import serve
 from .fakes.upstream import FakeUpstream
+
+pytestmark = pytest.mark.integration
 
 PRESETS = {
     "quick": {"model": "openai-chat", "temperature": 0.1, "max_tokens": 50, "system": "Quick."},
@@ -199,8 +204,6 @@ def test_a_departed_client_stops_the_upstream_without_grace(tmp_path):
 
 # -- hostile input ----------------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12))
 value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),

@@ -19,6 +19,8 @@ from proxy import create_app
 from proxy.canonical import ChatRequest, Message, TextPart, accumulate
 from proxy.config import ProviderSettings
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def keepalive_upstream(tmp_path):

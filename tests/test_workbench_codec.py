@@ -2,19 +2,36 @@
 never ends as a clean [DONE] unless the provider said it finished."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from proxy.canonical import (
-    Error, File, Finish, PlanStep, PlanUpdate, ReasoningDelta, ReasoningEnd, ReasoningStart, ResponseMetadata,
-    Source, TextDelta, TextEnd, TextStart, TodoUpdate, ToolCall, ToolInputDelta, ToolInputEnd, ToolInputStart, Usage,
+    Error,
+    File,
+    Finish,
+    PlanStep,
+    PlanUpdate,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningStart,
+    ResponseMetadata,
+    Source,
+    TextDelta,
+    TextEnd,
+    TextStart,
+    TodoUpdate,
+    ToolCall,
+    ToolInputDelta,
+    ToolInputEnd,
+    ToolInputStart,
+    Usage,
 )
 from proxy.errors import RateLimited, UpstreamError
 from proxy.streaming import guard
 from proxy.surfaces import workbench_codec as codec
 
 from .helpers import content_of, named, register, split_frames, text_then
+
+pytestmark = pytest.mark.integration
 
 
 def encode(events) -> list[str]:
@@ -24,6 +41,7 @@ def encode(events) -> list[str]:
 STEPS = (PlanStep("s1", "Plan", "running"), PlanStep("s2", "Do", "pending"))
 
 
+@pytest.mark.unit
 def test_every_event_type():
     frames = encode([
         ResponseMetadata("r", "m", 1),
@@ -52,6 +70,7 @@ def test_every_event_type():
     ]
 
 
+@pytest.mark.unit
 def test_error_event_is_visible_content_then_error_event_then_done():
     frames = encode([TextStart("t"), TextDelta("t", "par"), Error(RateLimited("slow down", code="rate_limited"))])
     assert frames == [
@@ -62,6 +81,7 @@ def test_error_event_is_visible_content_then_error_event_then_done():
     ]
 
 
+@pytest.mark.unit
 def test_stream_without_finish_becomes_an_in_band_error():
     frames = encode([TextStart("t"), TextDelta("t", "cut")])
     assert frames[0] == 'data: {"content":"cut"}'
@@ -71,6 +91,7 @@ def test_stream_without_finish_becomes_an_in_band_error():
     assert frames[-1] == "data: [DONE]"
 
 
+@pytest.mark.unit
 def test_empty_stream_is_an_error_not_a_clean_done():
     frames = encode([])
     assert frames != ["data: [DONE]"]
@@ -85,6 +106,7 @@ def failing(exc):
     return events()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("exc, code", [(UpstreamError("upstream hung up", code="upstream_cut"), "upstream_cut"),
                                       (RuntimeError("bug"), "internal_error")])
 def test_provider_raising_mid_stream_becomes_an_in_band_error(exc, code):
@@ -96,6 +118,7 @@ def test_provider_raising_mid_stream_becomes_an_in_band_error(exc, code):
     assert frames[-1] == "data: [DONE]"
 
 
+@pytest.mark.unit
 def test_guard_drops_events_after_finish_and_after_error():
     events = list(guard(iter([TextDelta("t", "a"), Finish(), TextDelta("t", "late")])))
     assert [e.type for e in events] == ["text-delta", "finish"]
@@ -103,11 +126,13 @@ def test_guard_drops_events_after_finish_and_after_error():
     assert [e.type for e in events] == ["error"]
 
 
+@pytest.mark.unit
 def test_socket_messages_mapping():
     out = list(codec.messages(guard(iter([ReasoningDelta("r", "t"), TextDelta("t", "x"), Finish()]))))
     assert out == [("thinking", {"content": "t"}), ("content", {"content": "x"}), ("complete", None)]
 
 
+@pytest.mark.unit
 def test_decode_request_accepts_part_shapes():
     request = codec.decode_request({"model": "m", "extra": 1, "messages": [
         {"role": "system", "content": "be brief"},
@@ -145,6 +170,7 @@ def test_http_in_band_error_when_stream_stops_without_finish(app, client):
     assert frames[-1] == "data: [DONE]"
 
 
+@pytest.mark.unit
 def test_guard_closes_the_provider_generator_after_finish():
     closed = []
 

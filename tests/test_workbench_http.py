@@ -1,5 +1,5 @@
 """POST /api/chat, /health, /, /v1/models over the Flask test client:
-every demo model frame by frame (specs/workbench.md §8), bad input, sizes."""
+every demo model frame by frame (docs/demo.md), bad input, sizes."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,8 @@ import pytest
 from proxy import create_app
 
 from .helpers import content_of, named, split_frames
+
+pytestmark = pytest.mark.integration
 
 HTML = (
     "<!DOCTYPE html>\n<html>\n<body>\n<h1>Hello World</h1>\n"

@@ -302,7 +302,7 @@ class SSEReader:
 
     def cancel(self) -> None:
         """Wake a reader blocked on the socket; it then closes the response.
-        Never close() here: that races the reader (specs/deployment.md §4.3)."""
+        Never close() here: that races the reader (docs/deployment.md, "Client disconnect")."""
         self.cancelled = True
         try:
             self.response.raw.shutdown()

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import os
 
-from .base import (Block, Conversation, Store, StoreBusy, StoreError, StoredMessage, StoredResponse,
-                   WorkflowSession, new_id)
+from .base import (
+    Block,
+    Conversation,
+    Store,
+    StoreBusy,
+    StoredMessage,
+    StoredResponse,
+    StoreError,
+    WorkflowSession,
+    new_id,
+)
 
 DEFAULT_DATABASE = "switchboard.db"
 

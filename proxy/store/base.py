@@ -243,7 +243,8 @@ class Store(abc.ABC):
     def description(self) -> str:
         """Where the state lives, for logs (never a password)."""
 
-    def close(self) -> None:
+    # Not abstract on purpose: a no-op default that stores without connections need not override.
+    def close(self) -> None:  # noqa: B027
         """Release connections (the store reopens them on next use)."""
 
 

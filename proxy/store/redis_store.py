@@ -30,8 +30,19 @@ from typing import Any, Sequence
 import redis
 
 from . import codec
-from .base import (Block, Conversation, Store, StoreError, StoredMessage, StoredResponse, WorkflowSession,
-                   clamp_limit, new_id, now, title_from)
+from .base import (
+    Block,
+    Conversation,
+    Store,
+    StoredMessage,
+    StoredResponse,
+    StoreError,
+    WorkflowSession,
+    clamp_limit,
+    new_id,
+    now,
+    title_from,
+)
 
 # KEYS: conversation hash, message list, owner index. ARGV: owner, stamp,
 # title if none yet ("" for none), conversation id, messages...

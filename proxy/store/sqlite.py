@@ -31,8 +31,20 @@ import time
 from typing import Any, Callable, Sequence
 
 from . import codec
-from .base import (Block, Conversation, Store, StoreBusy, StoreError, StoredMessage, StoredResponse,
-                   WorkflowSession, clamp_limit, new_id, now, title_from)
+from .base import (
+    Block,
+    Conversation,
+    Store,
+    StoreBusy,
+    StoredMessage,
+    StoredResponse,
+    StoreError,
+    WorkflowSession,
+    clamp_limit,
+    new_id,
+    now,
+    title_from,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 OpenAI shape (`object: list`, model objects) plus the Workbench
 `capabilities` on each model: OpenAI SDKs ignore the extra field and the
-Workbench UI reads `data` (specs/workbench.md §3). Presets are listed too
+Workbench UI reads `data` (docs/workbench.md, "Models"). Presets are listed too
 (`preset: true`, with their model's capabilities). Errors (unknown model,
 missing or wrong API key) are OpenAI error objects, as on /v1/chat/completions.
 """

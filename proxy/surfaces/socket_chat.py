@@ -1,4 +1,4 @@
-"""The Workbench Socket.IO fallback (specs/workbench.md §5, specs/socketio.md).
+"""The Workbench Socket.IO fallback (docs/workbench.md, "Socket.IO fallback").
 
     42["chat", {messages, model?, id?}] -> workbench_codec -> router
     -> 42["chunk", {content}] ... 42["complete"]   or   42["error", {message}]
@@ -130,7 +130,7 @@ def init_app(app: Flask, board) -> SocketIO:
     settings = board.settings
     origins = settings.cors_origins
     # With REDIS_URL, emits go through Redis so that any worker can reach
-    # any socket (several workers or machines; specs/deployment.md §2.3).
+    # any socket (several workers or machines; docs/deployment.md, "Socket.IO under gunicorn").
     queue = {"message_queue": settings.redis_url, "channel": f"{settings.redis_prefix}:socketio"} if settings.redis_url else {}
     socketio = SocketIO(
         app,

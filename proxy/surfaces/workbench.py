@@ -1,4 +1,4 @@
-"""The AI Workbench "Proxy GPT" HTTP surface (specs/workbench.md).
+"""The AI Workbench "Proxy GPT" HTTP surface (docs/workbench.md).
 
     GET /health, HEAD|GET /, POST /api/chat -> workbench_codec -> router -> SSE
 

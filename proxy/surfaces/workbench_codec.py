@@ -1,4 +1,4 @@
-"""The AI Workbench "Proxy GPT" codec (specs/workbench.md): pure functions.
+"""The AI Workbench "Proxy GPT" codec (docs/workbench.md): pure functions.
 
     POST /api/chat body -> decode_request -> ChatRequest
     canonical events -> encode_stream -> SSE frames
@@ -83,7 +83,7 @@ def encode_stream(events: Iterable[Event]) -> Iterator[bytes]:
             break
         elif name == "error":
             # The UI is only known to render content, so the error is also
-            # shown there (specs/workbench.md §4.2).
+            # shown there (docs/workbench.md, "Errors").
             yield sse.encode_json({"content": error_text_of(payload)})
             yield sse.encode_json(payload, "error")
             break

@@ -1,5 +1,5 @@
 """A fake Anthropic Messages API on top of FakeUpstream: real sockets, the
-real wire format (specs/upstream-anthropic.md §9).
+real wire format (docs/anthropic.md).
 
     AnthropicUpstream(key=...)  checks x-api-key (401 authentication_error),
     anthropic-version and max_tokens (400 invalid_request_error) like the API,

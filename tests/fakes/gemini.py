@@ -1,4 +1,4 @@
-"""Gemini's gatekeeping on top of FakeUpstream (specs/upstream-gemini.md §9).
+"""Gemini's gatekeeping on top of FakeUpstream (docs/gemini.md).
 
     FakeUpstream.reply(gemini(Reply...)) -> checks path, key and body like the
     real API, then answers with the scripted reply (or Gemini's error body)
@@ -21,7 +21,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from .upstream import Received, Reply, TRANSCRIPTS
+from .upstream import TRANSCRIPTS, Received, Reply
 
 KEY = "test-key"
 ROUTE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<method>streamGenerateContent|generateContent)$")

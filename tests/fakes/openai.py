@@ -1,4 +1,4 @@
-"""OpenAI-flavoured answers for FakeUpstream (specs/upstream-openai.md §1, §6, §10).
+"""OpenAI-flavoured answers for FakeUpstream (docs/openai.md).
 
     fake.reply(chat(transcript("openai", "text.sse")))    # checks the bearer key first
 
@@ -50,7 +50,7 @@ def completion(raw: bytes, key: str | None = KEY) -> Callable[[Received], Reply]
 
 
 def text_stream(*pieces: str, model: str = "gpt-4o-mini", finish: str | None = "stop") -> bytes:
-    """A plain OpenAI text stream (spec §4.1 shape) with the given content pieces."""
+    """A plain OpenAI text stream (as api.openai.com streams it) with the given content pieces."""
     head = f'{{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1755007032,"model":"{model}","choices":'
 
     def chunk(delta: dict, reason: str | None = None) -> bytes:

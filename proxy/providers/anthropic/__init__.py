@@ -1,4 +1,4 @@
-"""The Anthropic provider package: Claude over the Messages API.
+"""The Anthropic provider package: Claude over the Messages API (docs/anthropic.md).
 
     provider.py   AnthropicProvider (the IO half: builds the call, opens it)
     request.py    ChatRequest -> Messages API payload            (pure)

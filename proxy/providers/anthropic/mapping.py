@@ -13,7 +13,7 @@ from ...errors import ProxyError, from_upstream_status
 
 PROVIDER = "anthropic"
 
-# https://docs.anthropic.com/en/api/messages (stop_reason); specs/upstream-anthropic.md §3, §4.5
+# https://docs.anthropic.com/en/api/messages (stop_reason); docs/anthropic.md, "Stop reasons"
 STOP_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -47,7 +47,7 @@ def map_stop_reason(raw: str | None) -> str:
 
 class UsageTotals:
     """Anthropic reports running totals (message_start, then message_delta):
-    each report overwrites, nothing is summed (spec §5)."""
+    each report overwrites, nothing is summed (docs/anthropic.md, "Usage")."""
 
     __slots__ = ("input", "cache_creation", "cache_read", "output", "seen")
 

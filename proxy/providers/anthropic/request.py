@@ -3,7 +3,7 @@
     AnthropicProvider.open -> build_payload(request, route params) -> POST /v1/messages
 
 What the API requires and OpenAI-style clients do not give
-(specs/upstream-anthropic.md §2, §8): system messages lifted to the top-level
+(docs/anthropic.md, "Request"): system messages lifted to the top-level
 `system`; `max_tokens` always present; only `user` / `assistant` turns, with
 consecutive same-role turns merged; tool results as `tool_result` blocks in a
 user turn, first in its content; tool call arguments as JSON objects; images

@@ -3,7 +3,7 @@
     SSEReader.events() -> decode_stream(events) -> ResponseMetadata, text /
     reasoning / tool events, Usage, Finish   (or an Error / raised ProxyError)
 
-A per-index block state machine (specs/upstream-anthropic.md §4): text,
+A per-index block state machine (docs/anthropic.md, "Streaming"): text,
 thinking (its signature arrives as one `signature_delta` before the block
 stops), redacted_thinking (complete in its start event), tool_use (the
 `partial_json` fragments are the arguments; the start block's `input: {}`
@@ -107,7 +107,7 @@ class StreamDecoder(Decoder):
             if self.usage.seen:
                 yield self.usage.event()
             yield Error(error_from_body(payload))
-        # ping and event types added later are ignored (spec §4, §8.8)
+        # ping and event types added later are ignored (docs/anthropic.md, "Streaming")
 
     def end(self) -> Iterator[Event]:
         raise UpstreamError(

@@ -1,4 +1,4 @@
-"""Tool call ids that carry a Gemini thought signature (specs/upstream-gemini.md §2, §4.3).
+"""Tool call ids that carry a Gemini thought signature (docs/gemini.md, "Thought signatures").
 
     decode:  functionCall (+ thoughtSignature) -> with_signature(id, signature) -> ToolCall.id
     request: ToolCallPart.id / ToolResultPart.tool_call_id -> split_call_id -> (Gemini's id, signature)

@@ -1,4 +1,4 @@
-"""GenerateContentResponse objects -> canonical events (specs/upstream-gemini.md §3-§5).
+"""GenerateContentResponse objects -> canonical events (docs/gemini.md, "Streaming").
 
     stream:      each SSE `data:` JSON -> ResponseDecoder.feed(chunk) -> events
     non-stream:  the whole JSON body   -> ResponseDecoder.feed(body)  -> events
@@ -43,8 +43,8 @@ from ...canonical import (
 from ...errors import UpstreamError
 from ...sse import Event as SSEEvent
 from ..base import Decoder
-from .errors import PROVIDER, from_error_object
 from .call_ids import SYNTHETIC_ID_PREFIX, with_signature
+from .errors import PROVIDER, from_error_object
 from .request import METADATA_KEY
 
 CONTENT_FILTER = frozenset({

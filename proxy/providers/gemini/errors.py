@@ -1,4 +1,4 @@
-"""Gemini error bodies -> the error tree (specs/upstream-gemini.md §6, §7).
+"""Gemini error bodies -> the error tree (docs/gemini.md, "Errors and quotas").
 
     UpstreamClient.post(refine_error=refine)   non-2xx answers before the stream
     stream decoder -> from_error_object(...)    `{"error": ...}` inside a 200 body

@@ -1,4 +1,4 @@
-"""ChatRequest -> a Gemini `GenerateContentRequest` body (specs/upstream-gemini.md §2).
+"""ChatRequest -> a Gemini `GenerateContentRequest` body (docs/gemini.md, "Request").
 
     GeminiProvider.open -> build_payload(request, params, inline_image) -> JSON body
 

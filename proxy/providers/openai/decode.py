@@ -1,4 +1,4 @@
-"""Chat Completions chunks -> canonical events (specs/upstream-openai.md §4, §5, §8).
+"""Chat Completions chunks -> canonical events (docs/openai.md, "Streaming").
 
     SSEReader events -> StreamDecoder.feed(data) ... .finish() -> canonical events
     non-streaming JSON body -> decode_response(body) -> the same events
@@ -278,7 +278,7 @@ class StreamDecoder(Decoder):
 
 
 def decode_response(body: bytes, provider: str = "openai", secrets: tuple[str, ...] = ()) -> list[Event]:
-    """A non-streaming body (leading blank lines allowed, DeepSeek §8.4) as events."""
+    """A non-streaming body (leading blank lines allowed: DeepSeek sends them) as events."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -1,11 +1,11 @@
-"""Canonical ChatRequest -> Chat Completions request body (specs/upstream-openai.md §2).
+"""Canonical ChatRequest -> Chat Completions request body (docs/openai.md, "Request shaping").
 
     OpenAIProvider.open() -> build_payload(request, upstream_model, ...) -> JSON body
 
 Pure: no IO. Per-server shaping: api.openai.com gets `max_completion_tokens`
 (and no sampling parameters for reasoning models, which reject them);
-OpenAI-compatible servers get `max_tokens`, the field they still read (§2, §9.6).
-Reasoning from earlier turns is not sent back (DeepSeek rejects it, §8.4).
+OpenAI-compatible servers get `max_tokens`, the field they still read.
+Reasoning from earlier turns is not sent back (DeepSeek rejects it).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from ...canonical import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCallPart, ToolResultPart
 
-# OpenAI reasoning models reject non-default temperature/top_p (spec §2).
+# OpenAI reasoning models reject non-default temperature/top_p.
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
@@ -47,7 +47,7 @@ def build_payload(request: ChatRequest, upstream_model: str, *, official: bool, 
         payload.setdefault(name, value)
     payload["stream"] = stream
     if stream:
-        # Without it OpenAI, Ollama and vLLM send no usage at all (spec §5).
+        # Without it OpenAI, Ollama and vLLM send no usage at all.
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         payload["stream_options"] = options
@@ -61,7 +61,7 @@ def encode_messages(messages: list[Message]) -> list[dict[str, Any]]:
     for message in messages:
         results = [part for part in message.parts if isinstance(part, ToolResultPart)]
         if results:
-            # Each tool result is its own `tool` message (spec §2).
+            # Each tool result is its own `tool` message.
             out.extend({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content} for r in results)
             rest = tuple(part for part in message.parts if not isinstance(part, ToolResultPart))
             if not rest:

@@ -1,4 +1,4 @@
-"""Splits `<think>...</think>` reasoning out of streamed content (spec §8.6, §9.3).
+"""Splits `<think>...</think>` reasoning out of streamed content (docs/openai.md, "Reasoning fields").
 
     StreamDecoder content delta -> ThinkSplitter.feed(text) -> [("reasoning"|"text", piece)]
 

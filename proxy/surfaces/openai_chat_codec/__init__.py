@@ -1,4 +1,4 @@
-"""The OpenAI Chat Completions codec (specs/openai-chat.md): pure functions.
+"""The OpenAI Chat Completions codec (docs/openai-chat.md): pure functions.
 
     POST /v1/chat/completions body -> decode.decode_request -> ChatRequest
     canonical events               -> encode.encode_stream  -> chunk SSE frames

@@ -1,4 +1,4 @@
-"""Encoding canonical events as Chat Completions output (specs/openai-chat.md §4–§7): pure.
+"""Encoding canonical events as Chat Completions output (docs/openai-chat.md, "Streaming" and "Errors"): pure.
 
     canonical events -> encode_stream -> `chat.completion.chunk` SSE frames ... `data: [DONE]`
     ChatResult       -> encode_result -> one `chat.completion` object

@@ -6,7 +6,7 @@
 
 With extended thinking on, Anthropic rejects a tool loop unless the assistant
 turn sent back starts with its thinking blocks, signatures unchanged
-(specs/upstream-anthropic.md §2, §8.4). `reasoning_content` holds only the
+(docs/anthropic.md, "Thinking round trip"). `reasoning_content` holds only the
 text, so the blocks also go out in the non-standard field LiteLLM uses:
 `{"type": "thinking", "thinking": "...", "signature": "..."}` and
 `{"type": "redacted_thinking", "data": "..."}`. Standard clients ignore the
