@@ -222,6 +222,7 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
                 log(f"1 worker  f (chat completions): {brief(one['f_chat'])}")
                 one[name] = through(server, base + RESPONSES_PATH, spec, model=PASSTHROUGH_MODEL, fmt="responses")
                 log(f"1 worker  f (responses): {brief(one[name])}")
+                continue
             if name == "g":
                 # Chat Completions right before, so the halves of (g) share conditions.
                 one["g_chat"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
@@ -230,7 +231,6 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
                 log(f"1 worker  g (ui): {brief(one[name])}")
                 one["g_unsaved"] = through(server, base + "/api/chat", spec, fmt="ui-unsaved", model=PASSTHROUGH_MODEL)
                 log(f"1 worker  g (ui, nothing stored): {brief(one['g_unsaved'])}")
-                continue
                 continue
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
@@ -272,15 +272,9 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
         if name == "f":
             entry["switchboard_1_worker_chat_completions"] = one["f_chat"]
-            if name == "g":
-                # Chat Completions right before, so the halves of (g) share conditions.
-                one["g_chat"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
-                log(f"1 worker  g (chat completions): {brief(one['g_chat'])}")
-                one[name] = through(server, base + UI_PATH, spec, fmt="ui", model=PASSTHROUGH_MODEL)
-                log(f"1 worker  g (ui): {brief(one[name])}")
-                one["g_unsaved"] = through(server, base + "/api/chat", spec, fmt="ui-unsaved", model=PASSTHROUGH_MODEL)
-                log(f"1 worker  g (ui, nothing stored): {brief(one['g_unsaved'])}")
-                continue
+        if name == "g":
+            entry["switchboard_1_worker_chat_completions"] = one["g_chat"]
+            entry["switchboard_1_worker_unsaved"] = one["g_unsaved"]
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
