@@ -218,14 +218,14 @@ class Load:
             return {"model": self.args.model, "max_tokens": 256, "messages": messages, "stream": True}
         if self.args.format == "workbench":
             return {"model": self.args.model, "messages": messages}
+        if self.args.format == "responses":  # Open Responses, not stored: the streaming path alone
+            return {"model": self.args.model, "input": "Say something.", "stream": True, "store": False}
         if self.args.format in ("ui", "ui-unsaved"):  # what useChat's DefaultChatTransport posts
             body = {"id": "bench", "trigger": "submit-message", "model": self.args.model,
                     "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Say something."}]}]}
             if self.args.format == "ui-unsaved":
                 del body["id"]  # on /api/chat: no chat to store or resume, the protocol alone
             return body
-        if self.args.format == "responses":  # Open Responses, not stored: the streaming path alone
-            return {"model": self.args.model, "input": "Say something.", "stream": True, "store": False}
         return {"model": self.args.model, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
 

@@ -30,6 +30,7 @@ class Switchboard:
     router: Any
     socket_chats: Any = None
     store: Any = None
+    gate: Any = None  # per-key policy, limits, usage, metrics (gate.py)
     open_chats: Any = None
     chat_hooks: list = field(default_factory=list)  # run by proxy/chat.py start() for every chat
     surfaces: list = field(default_factory=list)  # registered chat surfaces (their error shapes)
@@ -45,15 +46,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from flask_cors import CORS
     from werkzeug.exceptions import HTTPException
 
-    from . import request_context
+    from . import logs, request_context
     from .chat import OpenChats, error_body_for
     from .config import Settings
+    from .gate import Gate
     from .router import Router
-    from .store import open_store
+    from .store import database_path, open_store
     from .surfaces import conversations, coze_routes, register_all, socket_chat
     from .surfaces.common import json_response
+    from .usage import open_usage
 
     settings = Settings.load(config)
+    logs.configure()
     app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     store = open_store(settings, app.instance_path)
@@ -62,6 +66,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
     board.chat_hooks.append(coze_routes.owner_hint)
+    board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))
+    logs.init_app(app, settings)
     app.extensions["switchboard"] = board
     request_context.init_app(app, settings)
 

@@ -9,9 +9,30 @@ import pathlib
 import pytest
 
 from proxy.canonical import (
-    Error, File, Finish, ImagePart, PlanStep, PlanUpdate, ReasoningDelta, ReasoningEnd, ReasoningPart,
-    ReasoningStart, ResponseMetadata, Source, TextDelta, TextEnd, TextPart, TextStart, TodoUpdate, ToolCall,
-    ToolCallPart, ToolInputDelta, ToolInputEnd, ToolInputStart, ToolResultPart, Usage,
+    Error,
+    File,
+    Finish,
+    ImagePart,
+    PlanStep,
+    PlanUpdate,
+    ReasoningDelta,
+    ReasoningEnd,
+    ReasoningPart,
+    ReasoningStart,
+    ResponseMetadata,
+    Source,
+    TextDelta,
+    TextEnd,
+    TextPart,
+    TextStart,
+    TodoUpdate,
+    ToolCall,
+    ToolCallPart,
+    ToolInputDelta,
+    ToolInputEnd,
+    ToolInputStart,
+    ToolResultPart,
+    Usage,
 )
 from proxy.errors import BadRequest, UpstreamError
 from proxy.streaming import guard

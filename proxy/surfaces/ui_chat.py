@@ -22,7 +22,6 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, g, request

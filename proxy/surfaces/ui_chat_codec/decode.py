@@ -20,8 +20,18 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ...canonical import (ChatRequest, ImagePart, Message, Part, ReasoningPart, TextPart, Tool, ToolCallPart,
-                          ToolResultPart, split_data_url)
+from ...canonical import (
+    ChatRequest,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    split_data_url,
+)
 from ...errors import BadRequest
 
 ROLES = ("system", "user", "assistant")
