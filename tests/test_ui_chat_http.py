@@ -49,13 +49,14 @@ def fake():
         yield upstream
 
 
-def make_app(tmp_path, fake, **yaml_values):
+def make_app(tmp_path, fake, overrides: dict | None = None, **yaml_values):
     path = tmp_path / "switchboard.yaml"
     path.write_text(yaml.safe_dump({"presets": PRESETS, **yaml_values}))
     return create_app({
         "demo_delay": 0, "config_file": str(path), "database_path": str(tmp_path / "db.sqlite"),
         "providers": {"openai": ProviderSettings(api_key=openai_fake.KEY, base_url=fake.url, key_variable="OPENAI_API_KEY")},
         "models": [{"id": "openai-chat", "provider": "openai", "model": "chat"}],
+        **(overrides or {}),
     })
 
 
@@ -161,8 +162,7 @@ def test_blocks_and_settings_merge_and_null_removes(tmp_path, fake):
 
 
 def test_everything_is_per_caller(tmp_path, fake):
-    app = make_app(tmp_path, fake)
-    app.extensions["switchboard"].settings.api_keys = ["key-a", "key-b"]
+    app = make_app(tmp_path, fake, {"api_keys": ["key-a", "key-b"]})
     client = app.test_client()
     a, b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
     assert client.get("/api/ai/settings").status_code == 401
