@@ -206,6 +206,17 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
     return respond(chat, first, departure, produce, names, text_protocol)
 
 
+def open_recording(names: list[str]):
+    """Where the reply is kept for resuming; a broken Redis costs the resume, not the reply."""
+    if not names:
+        return None
+    try:
+        return hub().open(names)
+    except Exception:
+        log.exception("the reply cannot be kept for resuming")
+        return None
+
+
 def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[str], text_protocol: bool) -> Response:
     """The runner's stream_response, with the reply recorded for resuming,
     the grace period on departure, and the text protocol's plain body."""
@@ -213,7 +224,7 @@ def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[
     with DepartureWatch(chat):
         chat.open()  # errors before the stream: JSON with their status
         # registered before the response starts: a resume right after the POST finds it
-        departure.recording = hub().open(names) if names else None
+        departure.recording = open_recording(names)
         frames = produce(first.watch(chat.events()))
         if text_protocol:
             # no heartbeats: they would be text; the total timeout bounds a silent upstream
@@ -259,7 +270,10 @@ class _Nothing:
 
 
 def replay(name: str) -> Response:
-    frames = hub().replay(name)
+    try:
+        frames = hub().replay(name)
+    except Exception as error:  # Redis unreachable: say so in this surface's shape
+        raise ProxyError(f"resuming is unavailable: {error}", status=503, code="store_unavailable") from None
     if frames is None:
         return Response(status=204)
     return sse_response(frames, _Nothing(), switchboard().settings.heartbeat_seconds, headers=codec.HEADERS)
