@@ -106,6 +106,7 @@ def test_page_is_served_to_browsers_and_json_to_clients(server):
 
 
 def test_agent_demo_over_sse_then_socket_io(page):
+    assert not page.is_visible("#api-key")  # no keys configured: no key field
     badges = page.locator("#badges")
     page.fill("#model", "agent-demo")
     assert "thinking" in badges.inner_text()
@@ -296,3 +297,11 @@ def test_later_protocols_show_an_unknown_model_error(page, server, protocol):
     turn = send(page, "no-such-model", "hello", protocol=protocol)
     assert "failed" in turn.get_attribute("class")
     assert "no-such-model" in turn.locator(".error").inner_text()
+
+
+def test_an_html_document_reply_shows_as_a_code_block(page):
+    turn = send(page, "text-in-html-out", "page please", protocol="workbench")
+    code = turn.locator("pre code")
+    assert code.get_attribute("data-language") == "html"
+    assert "<h1>Hello World</h1>" in code.inner_text()
+    assert page.evaluate("document.querySelectorAll('.conversation h1, .conversation body, .conversation p > h1').length") == 0
