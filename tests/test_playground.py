@@ -305,3 +305,25 @@ def test_an_html_document_reply_shows_as_a_code_block(page):
     assert code.get_attribute("data-language") == "html"
     assert "<h1>Hello World</h1>" in code.inner_text()
     assert page.evaluate("document.querySelectorAll('.conversation h1, .conversation body, .conversation p > h1').length") == 0
+
+
+@pytest.mark.parametrize("protocol, message", [("workbench", "stopped"), ("socketio", "cancelled")])
+def test_stop_ends_a_reply_midway(browser, tmp_path, protocol, message):
+    app = create_app({"demo_delay": 1, "database_path": str(tmp_path / "sb.db")})  # real pace: ~2 s of thinking
+    with LiveServer(app) as live:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("html[data-ready=true]")
+        page.select_option("#protocol", protocol)
+        page.fill("#model", "reflection-and-thinking")
+        page.fill("#prompt", "slowly")
+        page.click("#send")
+        page.wait_for_selector(".turn.assistant .reasoning-text:has-text('Analyzing')")
+        page.click("#stop")
+        page.wait_for_selector(".turn.assistant.failed", timeout=10_000)
+        turn = page.locator(".turn.assistant")
+        assert message in turn.locator(".error").inner_text()
+        assert "is indeed interesting" not in turn.locator(".body").inner_text()
+        assert page.is_enabled("#send")
+        context.close()
