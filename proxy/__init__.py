@@ -41,6 +41,7 @@ class Board:
     chat_hooks: list = field(default_factory=list)  # run by proxy/chat.py start() for every chat
     surfaces: list = field(default_factory=list)  # registered chat surfaces (their error shapes)
     blueprint_names: list = field(default_factory=list)  # every surface blueprint (its OpenAPI fragment)
+    gate: Any = None  # per-key policy, limits, usage, metrics (gate.py)
     extras: dict = field(default_factory=dict)
     url_prefix: str = ""  # "" stand-alone, e.g. "/llm" inside a host app
 
@@ -111,15 +112,18 @@ class Switchboard:
         from flask_cors import CORS
         from werkzeug.exceptions import HTTPException
 
-        from . import request_context
+        from . import logs, request_context
         from .chat import OpenChats
         from .config import Settings, settings_from_app_config
+        from .gate import Gate
         from .router import Router
-        from .store import open_store
+        from .store import database_path, open_store
         from .surfaces import conversations, coze_routes, register_all, socket_chat
+        from .usage import open_usage
 
         if "switchboard" in app.extensions:
             raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
+        logs.configure()  # the `proxy` loggers only: a host's own logging is left alone
         prefix = normalize_prefix(self.url_prefix if url_prefix is None else url_prefix)
         settings = Settings.load({**settings_from_app_config(app.config), **self.config, **(config or {})})
         store = open_store(settings, app.instance_path)
@@ -128,12 +132,14 @@ class Switchboard:
         board.open_chats = OpenChats()
         board.chat_hooks.append(conversations.record_named_conversation)
         board.chat_hooks.append(coze_routes.owner_hint)
+        board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))
         app.extensions["switchboard"] = board
 
         # One parent blueprint: the surfaces' routes, hooks and handlers stay
         # inside it, so a host app's own routes and error handlers are untouched.
         parent = Blueprint("switchboard", __name__, url_prefix=prefix or None)
         scope = app if whole_app else parent
+        logs.init_app(scope, settings)
         request_context.init_app(scope, settings)
         register_all(app, parent)
 

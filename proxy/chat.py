@@ -185,14 +185,22 @@ class Chat:
         cancelled (client gone) while connecting."""
         if self.stream is not None:
             return
-        self.stream = self.board.router.prepare(self.request)
+        # Per-key models and limits (403 / 429) before anything opens; the
+        # ticket accounts the chat once it ended (gate.py).
+        ticket = self.board.gate.admit_chat(self)
+        try:
+            self.stream = self.board.router.prepare(self.request)
+        except BaseException as error:
+            ticket.finish(None, False, None, error if isinstance(error, ProxyError) else None)
+            raise
         self.board.open_chats.add(self)
         if self.cancelled:  # cancelled before there was a stream to cancel
             self.stream.cancel()
         try:
             self.stream.start()
-        except BaseException:
+        except BaseException as error:
             self.board.open_chats.discard(self)
+            ticket.finish(None, False, self.stream, error if isinstance(error, ProxyError) else None)
             raise
         self.response_headers.update(getattr(self.stream, "response_headers", None) or {})
 

@@ -10,9 +10,22 @@ in flask.
 
 
 def modules() -> list:
-    from . import api_docs, conversations, coze_routes, models, openai_chat, playground, responses, workbench
+    from . import (
+        api_docs,
+        conversations,
+        coze_routes,
+        models,
+        openai_chat,
+        operations,
+        playground,
+        responses,
+        ui_chat,
+        usage,
+        workbench,
+    )
 
-    return [workbench, models, openai_chat, conversations, coze_routes, responses, playground, api_docs]
+    return [workbench, models, openai_chat, conversations, coze_routes, responses, ui_chat, usage, operations,
+            playground, api_docs]
 
 
 def register_all(app, parent) -> None:
