@@ -41,7 +41,7 @@ class Board:
     chat_hooks: list = field(default_factory=list)  # run by proxy/chat.py start() for every chat
     surfaces: list = field(default_factory=list)  # registered chat surfaces (their error shapes)
     blueprint_names: list = field(default_factory=list)  # every surface blueprint (its OpenAPI fragment)
-    gate: Any = None  # per-key policy, limits, usage, metrics (gate.py)
+    gate: Any = None  # per-key policies, limits, usage (gate.py)
     extras: dict = field(default_factory=dict)
     url_prefix: str = ""  # "" stand-alone, e.g. "/llm" inside a host app
 
@@ -123,15 +123,16 @@ class Switchboard:
 
         if "switchboard" in app.extensions:
             raise RuntimeError("Switchboard is already set up on this app (one Switchboard per app)")
-        logs.configure()  # the `proxy` loggers only: a host's own logging is left alone
         prefix = normalize_prefix(self.url_prefix if url_prefix is None else url_prefix)
         settings = Settings.load({**settings_from_app_config(app.config), **self.config, **(config or {})})
+        logs.configure()
         store = open_store(settings, app.instance_path)
         board = Board(settings, Router(settings, store=store), url_prefix=prefix)
         board.store = store
         board.open_chats = OpenChats()
         board.chat_hooks.append(conversations.record_named_conversation)
         board.chat_hooks.append(coze_routes.owner_hint)
+        # Per-key models, limits and usage accounting for every chat (gate.py).
         board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))
         app.extensions["switchboard"] = board
 
@@ -139,8 +140,8 @@ class Switchboard:
         # inside it, so a host app's own routes and error handlers are untouched.
         parent = Blueprint("switchboard", __name__, url_prefix=prefix or None)
         scope = app if whole_app else parent
-        logs.init_app(scope, settings)
         request_context.init_app(scope, settings)
+        logs.init_app(scope, settings)
         register_all(app, parent)
 
         @parent.before_request

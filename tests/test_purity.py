@@ -40,10 +40,10 @@ IO_MODULES = {
     "proxy.surfaces.socket_chat",
     "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",
-    "proxy.surfaces.playground",
-    "proxy.surfaces.api_docs",
     "proxy.surfaces.operations",
     "proxy.surfaces.usage",
+    "proxy.surfaces.playground",
+    "proxy.surfaces.api_docs",
 }
 # Packages whose modules are all pure, walked whole.
 PURE_PACKAGES = ("proxy.canonical", "proxy.surfaces", "proxy.providers")
