@@ -327,3 +327,23 @@ def test_stop_ends_a_reply_midway(browser, tmp_path, protocol, message):
         assert "is indeed interesting" not in turn.locator(".body").inner_text()
         assert page.is_enabled("#send")
         context.close()
+
+
+def test_the_docs_page_renders_every_operation(browser, server):
+    import requests
+
+    document = requests.get(server.url + "/openapi.json").json()
+    operations = sum(1 for item in document["paths"].values() for method in item
+                     if method in ("get", "post", "put", "patch", "delete"))
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/docs")
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.locator(".op .method").count() == operations
+    page.click("#workbenchChat summary")
+    assert "text/event-stream" in page.locator("#workbenchChat").inner_text()
+    screenshot(page, "docs")
+    context.close()
+    assert errors == []
