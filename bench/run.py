@@ -20,6 +20,8 @@ seconds and only checks that the harness works):
     c  1,000 concurrent streams paced at 200 ms a chunk: added TTFT p99, errors
     d  2,000 open streams on one worker, slow pacing: RSS per open stream
     e  Anthropic upstream answered to an OpenAI client (translation) vs passthrough
+    f  Open Responses (/v1/responses) vs Chat Completions, same upstream and load: worker CPU per event
+    g  the AI SDK UI message stream (useChat) vs Chat Completions, same upstream: worker CPU per event
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ from pathlib import Path
 from .processes import ROOT, FakeUpstream, Gunicorn, RssSampler, run_load
 
 OPENAI_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 ANTHROPIC_PATH = "/v1/messages"
+UI_PATH = "/api/ai/chat/bench"
 PASSTHROUGH_MODEL = "openai/bench-model"
 TRANSLATING_MODEL = "anthropic/bench-model"
 
@@ -57,6 +61,10 @@ SCENARIOS = {
               requests=2000, ramp=4.0, smoke=dict(chunks=3, ttft=0.05, pace=0.1, concurrency=20, requests=20, ramp=0.1)),
     "e": dict(title="translating (Anthropic upstream, OpenAI client) vs passthrough, c=50", chunks=20, ttft=0, pace=0,
               concurrency=50, requests=5000, smoke=dict(concurrency=4, requests=20)),
+    "f": dict(title="Open Responses vs Chat Completions, c=50, 20-chunk unpaced streams", chunks=20, ttft=0, pace=0,
+              concurrency=50, requests=3000, smoke=dict(concurrency=4, requests=20)),
+    "g": dict(title="UI message stream (useChat) vs Chat Completions, c=20", chunks=20, ttft=0, pace=0,
+              concurrency=20, requests=1000, smoke=dict(concurrency=4, requests=20)),
 }
 
 TARGETS = {
@@ -69,6 +77,8 @@ TARGETS = {
     "d_errors": 0,
     "d_rss_per_stream_kb": 64,
     "e_translation_cost": 0.20,
+    "f_responses_cpu_per_event_over_chat": 0.25,
+    "g_cpu_per_event_vs_chat": 1.25,
 }
 
 
@@ -254,6 +264,22 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
                 # Passthrough right before, so both halves of (e) share conditions.
                 one["e_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
                 log(f"1 worker  e (passthrough): {brief(one['e_passthrough'])}")
+            if name == "f":
+                # Chat Completions right before, so both halves of (f) share conditions.
+                one["f_chat"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  f (chat completions): {brief(one['f_chat'])}")
+                one[name] = through(server, base + RESPONSES_PATH, spec, model=PASSTHROUGH_MODEL, fmt="responses")
+                log(f"1 worker  f (responses): {brief(one[name])}")
+                continue
+            if name == "g":
+                # Chat Completions right before, so both halves share conditions.
+                one["g_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  g (passthrough): {brief(one['g_passthrough'])}")
+                one[name] = through(server, base + UI_PATH, spec, fmt="ui", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name}: {brief(one[name])}")
+                one["g_unsaved"] = through(server, base + "/api/chat", spec, fmt="ui-unsaved", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name} (unsaved): {brief(one['g_unsaved'])}")
+                continue
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
             log(f"1 worker  {name}: {brief(one[name])}")
@@ -316,6 +342,11 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
         if name == "b" and "b_limits" in one:
             entry["switchboard_1_worker_accounting_off"] = one["b_off"]
             entry["switchboard_1_worker_limits"] = {**one["b_limits"], "limits_mode": limits_mode}
+        if name == "f":
+            entry["switchboard_1_worker_chat_completions"] = one["f_chat"]
+        if name == "g":
+            entry["switchboard_1_worker_passthrough"] = one["g_passthrough"]
+            entry["switchboard_1_worker_unsaved"] = one["g_unsaved"]
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
@@ -387,6 +418,27 @@ def figures(scenarios: dict) -> dict:
         passthrough = e["switchboard_1_worker_passthrough"]["streams_per_s"]
         check("e_translation_cost", round(1 - translating / passthrough, 3) if passthrough else None,
               lambda v: v <= TARGETS["e_translation_cost"])
+    if "f" in scenarios and "switchboard_1_worker_chat_completions" in scenarios["f"]:
+        f = scenarios["f"]
+        responses = f["switchboard_1_worker"]["server"]["cpu_us_per_event"]
+        chat = f["switchboard_1_worker_chat_completions"]["server"]["cpu_us_per_event"]
+        check("f_responses_cpu_per_event_over_chat", round(responses / chat - 1, 3) if responses and chat else None,
+              lambda v: v <= TARGETS["f_responses_cpu_per_event_over_chat"])
+        found["f_cpu_us_per_stream"] = {"value": {
+            "responses": f["switchboard_1_worker"]["server"]["cpu_us_per_stream"],
+            "chat_completions": f["switchboard_1_worker_chat_completions"]["server"]["cpu_us_per_stream"]},
+            "target": None, "met": None}
+    if "g" in scenarios and "switchboard_1_worker_passthrough" in scenarios["g"]:
+        g = scenarios["g"]
+        ui = g["switchboard_1_worker"]["server"]["cpu_us_per_event"]
+        chat = g["switchboard_1_worker_passthrough"]["server"]["cpu_us_per_event"]
+        check("g_cpu_per_event_vs_chat", round(ui / chat, 3) if ui and chat else None,
+              lambda v: v <= TARGETS["g_cpu_per_event_vs_chat"])
+        if "switchboard_1_worker_unsaved" in g:
+            # the protocol alone: no conversation write, no resume recording
+            unsaved = g["switchboard_1_worker_unsaved"]["server"]["cpu_us_per_event"]
+            found["g_unsaved_cpu_per_event_vs_chat"] = {
+                "value": round(unsaved / chat, 3) if unsaved and chat else None, "target": None, "met": None}
     return found
 
 
@@ -420,6 +472,8 @@ def markdown(results: dict) -> str:
                            ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
                            ("Switchboard, 1 worker, accounting off", "switchboard_1_worker_accounting_off"),
                            ("Switchboard, 1 worker, limits + accounting on", "switchboard_1_worker_limits"),
+                           ("Switchboard, 1 worker, Chat Completions", "switchboard_1_worker_chat_completions"),
+                           ("Switchboard, 1 worker, nothing stored", "switchboard_1_worker_unsaved"),
                            ("Switchboard, 2 workers", "switchboard_2_workers")):
             if key not in entry:
                 continue
@@ -447,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark (see bench/run.py)")
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the harness in seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--only", default="abcde", help="scenario letters to run, e.g. 'ab'")
+    parser.add_argument("--only", default="abcdef", help="scenario letters to run, e.g. 'ab'")
     parser.add_argument("--requests", type=int, help="requests per scenario (a short run)")
     args = parser.parse_args(argv)
     results = run(args.smoke, args.out, args.only, requests=args.requests)

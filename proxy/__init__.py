@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 log = logging.getLogger(__name__)
 
 # Headers browser clients must be able to read on cross-origin responses.
-EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
+                   "x-workflow-session-id"]
 
 
 @dataclass
@@ -51,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     from .gate import Gate
     from .router import Router
     from .store import database_path, open_store
-    from .surfaces import conversations, register_all, socket_chat
+    from .surfaces import conversations, coze_routes, register_all, socket_chat
     from .surfaces.common import json_response
     from .usage import open_usage
 
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
     board.store = store
     board.open_chats = OpenChats()
     board.chat_hooks.append(conversations.record_named_conversation)
+    board.chat_hooks.append(coze_routes.owner_hint)
     board.gate = Gate(settings, board.router, open_usage(settings, database_path(settings, app.instance_path)))
     logs.init_app(app, settings)
     app.extensions["switchboard"] = board

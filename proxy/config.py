@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "public_url": ("SWITCHBOARD_PUBLIC_URL", str),
     "public_models": ("SWITCHBOARD_PUBLIC_MODELS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "cors_private_network": ("SWITCHBOARD_CORS_PRIVATE_NETWORK", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "resume_grace_seconds": ("SWITCHBOARD_RESUME_GRACE_SECONDS", float),
 }
 
 
@@ -90,6 +91,9 @@ class Settings:
     # answer browsers' Private Network Access preflights (a public page
     # calling this server on a private address) with allow: off by default
     cors_private_network: bool = False
+    # how long a UI chat reply keeps running after its client left with nobody
+    # resuming it (0: a departed client stops the upstream at once)
+    resume_grace_seconds: float = 0.0
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read

@@ -25,6 +25,7 @@ from .errors import ModelNotFound, ProviderNotConfigured
 from .providers import provider_classes
 from .providers.base import ModelRoute, Provider, UpstreamStream, capabilities, check_base_url
 from .resilience import ResilientStream
+from .surfaces.route_hints import wants_coze
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,29 @@ class Router:
         """One attempt on one model (the resilient stream calls this per attempt)."""
         return self.provider_for(route).open(apply_params(request, route.params), route)
 
+    def hinted_route(self, request: ChatRequest) -> ModelRoute | None:
+        """Coze route hints (docs/coze-routing.md): a bot, a workflow or workflow
+        mode go to Coze whatever the model (its name is echoed back); chat and
+        conversation modes go to Coze unless the model is one another
+        provider here serves."""
+        hints = request.hints
+        if not hints or "coze" not in self.providers:
+            return None
+        if not wants_coze(hints):
+            if not hints.get("model_type"):
+                return None
+            try:
+                route = self.resolve(request.model)
+            except ModelNotFound:
+                route = None
+            if route is not None and (route.provider == "coze" or self.usable(route)):
+                return route
+        current = self.routes.get(request.model)
+        if current is not None and current.provider == "coze":
+            return current
+        vendor, _, model = request.model.partition("/")
+        return ModelRoute(request.model, "coze", model if vendor == "coze" else request.model, "coze")
+
     def prepare(self, request: ChatRequest) -> ResilientStream:
         """The resilient stream for `request` on its model (a preset name
         applies the preset), not yet started: the caller holds it, so it can
@@ -274,7 +298,7 @@ class Router:
         preset = self.presets.get(request.model)
         if preset is not None:
             request = preset.apply(request)
-        route = self.resolve(request.model)
+        route = self.hinted_route(request) or self.resolve(request.model)
         plan = [route] + [self.resolve(model_id) for model_id in route.fallbacks]
         return ResilientStream(self, request, plan)
 

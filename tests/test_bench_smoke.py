@@ -28,7 +28,7 @@ def test_bench_smoke_run(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["smoke"] is True
     assert results["machine"]["cpus"] >= 1
-    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e"]
+    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e", "f"]
     for name, entry in results["scenarios"].items():
         runs = {key: value for key, value in entry.items() if key != "spec"}
         assert {"direct", "switchboard_1_worker"} <= set(runs), name
@@ -45,6 +45,7 @@ def test_bench_smoke_run(tmp_path):
     assert {"switchboard_1_worker_accounting_off", "switchboard_1_worker_limits"} <= set(results["scenarios"]["b"])
     assert results["figures"]["b_limits_cpu_us_per_request"]["value"] is not None
     assert "switchboard_1_worker_passthrough" in results["scenarios"]["e"]
+    assert "switchboard_1_worker_passthrough" in results["scenarios"]["f"]
     assert results["figures"]["d_open_streams_held"]["value"] >= 1
     summary = (tmp_path / "summary.md").read_text()
     assert "| (b) c=50, 20-chunk unpaced streams | direct |" in summary

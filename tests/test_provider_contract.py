@@ -26,6 +26,8 @@ from proxy.router import Router
 
 from .fakes.upstream import FakeUpstream, Reply
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-contract-secret-0123456789"
 

@@ -22,6 +22,7 @@ REGISTRY: dict[str, Any] = {
     "openai": "proxy.providers.openai.provider:OpenAIProvider",
     "anthropic": "proxy.providers.anthropic.provider:AnthropicProvider",
     "gemini": "proxy.providers.gemini.provider:GeminiProvider",
+    "coze": "proxy.providers.coze.provider:CozeProvider",
 }
 
 

@@ -4,7 +4,8 @@
 
 The first five reproduce the AI Workbench example server (docs/demo.md); `agent-demo` shows every Workbench event type (plan, todos, reasoning,
 text); `tool-demo` calls the request's first tool (and quotes the result it
-gets back); `error-demo` fails mid-stream with an in-band UpstreamError. Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
+gets back), and so does `mock` when the request declares function tools;
+a request's `max_tokens` cuts any demo answer short with a `length` finish; `error-demo` fails mid-stream with an in-band UpstreamError. Pauses are scaled by `Settings.demo_delay` (0 in tests: instant).
 A cancelled stream stops at its next pause, and records when it stopped, so
 tests can observe that a departed client stopped its provider.
 """
@@ -68,7 +69,12 @@ def _last_text(request: ChatRequest) -> str | None:
     return last.text if last is not None and last.is_text_only else None
 
 
-def mock(request: ChatRequest, _: str) -> list[Step]:
+def mock(request: ChatRequest, model_id: str) -> list[Step]:
+    """Echoes the last message; with function tools (and tool_choice not
+    "none") it calls one, and given tool results it answers with them, as
+    tool-demo does: every surface's tool loop can be tried without a key."""
+    if _trailing_tool_results(request) or (request.tools and request.tool_choice != "none"):
+        return tool_demo(request, model_id)
     text = _last_text(request)
     return [
         ("text", "This is a response from the mock model. I received your message: ", TEXT_PAUSE),
@@ -173,22 +179,27 @@ def _trailing_tool_results(request: ChatRequest) -> list[ToolResultPart]:
 
 
 def sample_arguments(tool: Tool, text: str) -> dict:
-    """A JSON object for the tool's declared parameters, filled from `text`."""
-    return _sample(tool.parameters, text) if tool.parameters.get("properties") else {}
+    """A JSON object for the tool's declared parameters, filled from `text`.
+    Any schema a client sends is accepted: what is malformed is skipped."""
+    properties = tool.parameters.get("properties") if isinstance(tool.parameters, dict) else None
+    return _sample(tool.parameters, text, 0) if isinstance(properties, dict) and properties else {}
 
 
-def _sample(schema: object, text: str) -> object:
-    if not isinstance(schema, dict):
+def _sample(schema: object, text: str, depth: int) -> object:
+    if not isinstance(schema, dict) or depth > 16:
         return text
-    if schema.get("enum"):
-        return schema["enum"][0]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
-    if kind == "object" or "properties" in schema:
-        return {name: _sample(sub, text) for name, sub in (schema.get("properties") or {}).items()}
+    properties = schema.get("properties")
+    if kind == "object" or isinstance(properties, dict):
+        return {str(name): _sample(sub, text, depth + 1)
+                for name, sub in (properties if isinstance(properties, dict) else {}).items()}
     if kind == "array":
-        return [_sample(schema.get("items"), text)]
+        return [_sample(schema.get("items"), text, depth + 1)]
     if kind in ("integer", "number"):
         return len(text.split())
     if kind == "boolean":
@@ -264,7 +275,15 @@ class DemoProvider(Provider):
         blocks = 0
         produced: list[str] = []
         called_tools = False
+        limit = request.max_tokens
         for kind, payload, pause in steps:
+            if limit is not None and kind in ("text", "reasoning") and estimate_tokens("".join(produced)) >= limit:
+                if open_block:
+                    yield _end(open_block)
+                prompt = "".join(message.text for message in request.messages)
+                yield Usage(estimate_tokens(prompt), estimate_tokens("".join(produced)))
+                yield Finish("length", "max_tokens")
+                return
             if (scale and cancelled.wait(pause * scale)) or cancelled.is_set():
                 return  # cancelled: stop at once, no further events
             if kind == "image":

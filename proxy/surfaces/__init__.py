@@ -10,9 +10,9 @@ in flask.
 
 
 def modules() -> list:
-    from . import conversations, models, openai_chat, operations, usage, workbench
+    from . import conversations, coze_routes, models, openai_chat, operations, responses, ui_chat, usage, workbench
 
-    return [workbench, models, openai_chat, conversations, usage, operations]
+    return [workbench, models, openai_chat, conversations, coze_routes, responses, ui_chat, usage, operations]
 
 
 def register_all(app) -> None:

@@ -21,11 +21,14 @@ from flask import Blueprint, Response
 from .. import chat as chat_runner
 from ..chat import Surface
 from ..errors import ProxyError
+from . import coze_routes
 from . import openai_chat_codec as codec
 from .common import error_response, json_response, switchboard
 
 blueprint = Blueprint("openai_chat", __name__)
-SURFACE = Surface("openai_chat", codec.decode, codec.error_body, prefixes=("/v1/",))
+# the hook: Coze route hints and x-model-type: conversation (surfaces/coze_routes.py)
+SURFACE = Surface("openai_chat", codec.decode, codec.error_body, prefixes=("/v1/",),
+                  hooks=(coze_routes.conversation_mode,))
 
 
 @blueprint.errorhandler(ProxyError)

@@ -14,6 +14,8 @@ failures are the vendor's own error transcripts replayed as they are.
 Upstream model names (the part after `vendor/`):
     chat   -> the `mock` text            tools  -> get_weather({"city": prompt}), then quotes the result
     think  -> reasoning, then an answer  broken -> the vendor's mid-stream error transcript
+    auto   -> like the demo `mock`: calls the first declared tool (unless tool choice is none) with
+              its required arguments filled in, quotes a tool result, else the `mock` text
 any other name -> the vendor's 404 for an unknown model.
 """
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Turn:
     stream: bool
     prompt: str  # the last user text
     tool_result: tuple[str, str] | None = None  # (tool name, result text) when the last turn returns one
+    # (name, required argument names) of the tools the model may call (none when tool choice is none)
+    tools: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass
@@ -67,6 +71,13 @@ def demo_answer(turn: Turn) -> Answer | None:
         return Answer(mock_text(turn.prompt))
     if turn.model == "think":
         return Answer(reflection_text(turn.prompt), reasoning=tuple(REASONING))
+    if turn.model == "auto":
+        if turn.tool_result:
+            return Answer(quote_text(*turn.tool_result))
+        if turn.tools:
+            name, required = turn.tools[0]
+            return Answer(call=(name, {argument: turn.prompt for argument in required}))
+        return Answer(mock_text(turn.prompt))
     if turn.model == "tools":
         if turn.tool_result:
             return Answer(quote_text(*turn.tool_result))
@@ -125,9 +136,16 @@ def openai_turn(received: Received) -> Turn:
     calls = {c["id"]: c["function"]["name"] for m in messages for c in m.get("tool_calls") or ()}
     last = messages[-1]
     turn = Turn(body["model"], bool(body.get("stream")), _openai_text(last_of(messages, "user")))
+    if body.get("tool_choice") != "none":
+        turn.tools = tuple((t["function"]["name"], _required(t["function"].get("parameters")))
+                           for t in body.get("tools") or ())
     if last["role"] == "tool":
         turn.tool_result = (calls.get(last["tool_call_id"], "?"), _openai_text(last))
     return turn
+
+
+def _required(schema: dict | None) -> tuple[str, ...]:
+    return tuple((schema or {}).get("required") or ())
 
 
 def last_of(messages: list[dict], role: str) -> dict:
@@ -207,6 +225,8 @@ def anthropic_turn(received: Received) -> Turn:
     last = messages[-1]["content"]
     blocks = [{"type": "text", "text": last}] if isinstance(last, str) else last
     turn = Turn(body["model"], bool(body.get("stream")), "".join(b.get("text", "") for b in blocks if b["type"] == "text"))
+    if (body.get("tool_choice") or {}).get("type") != "none":
+        turn.tools = tuple((t["name"], _required(t.get("input_schema"))) for t in body.get("tools") or ())
     result = next((b for b in blocks if b["type"] == "tool_result"), None)
     if result is not None:
         content = result.get("content")
@@ -287,6 +307,10 @@ def gemini_turn(received: Received) -> Turn:
     users = [c for c in contents if c["role"] == "user" and any("text" in p for p in c["parts"])]
     prompt = "".join(p.get("text", "") for p in users[-1]["parts"]) if users else ""
     turn = Turn(route["model"], route["method"] == "streamGenerateContent", prompt)
+    mode = ((received.json.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+    if mode != "NONE":
+        turn.tools = tuple((d["name"], _required(d.get("parameters") or d.get("parametersJsonSchema")))
+                           for t in received.json.get("tools") or () for d in t.get("functionDeclarations") or ())
     response = next((p["functionResponse"] for p in parts if "functionResponse" in p), None)
     if response is not None:
         value = response["response"]

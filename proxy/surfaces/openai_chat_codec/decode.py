@@ -25,6 +25,7 @@ from ...canonical import (
 )
 from ...errors import BadRequest
 from ..messages import decode_content, decode_model, require_messages, require_object
+from ..route_hints import route_hints
 from .thinking_blocks import FIELD as THINKING_BLOCKS
 from .thinking_blocks import decode_thinking_blocks
 
@@ -66,8 +67,11 @@ def decode_request(body: Any, default_model: str, server_url: str | None = None)
 
 
 def decode(body: Any, headers: Mapping[str, str], context: Any) -> ChatRequest:
-    """The chat runner's entry: the body, its headers and the server's defaults."""
-    return decode_request(body, context.default_model, context.server_url)
+    """The chat runner's entry: the body, its headers and the server's defaults.
+    Coze-style headers (x-model-type, x-bot-id, ...) become route hints."""
+    request = decode_request(body, context.default_model, context.server_url)
+    request.hints = route_hints(headers)
+    return request
 
 
 def decode_messages(messages: list) -> list[Message]:
