@@ -88,7 +88,21 @@ def workbench(client, model, token):
     return client.post("/api/chat", json=chat_body(model), headers=auth(token))
 
 
-HTTP_SURFACES = {"openai_chat stream": openai_stream, "openai_chat json": openai_json, "workbench": workbench}
+def responses_stream(client, model, token):
+    return client.post("/v1/responses", json={"model": model, "input": "hello", "stream": True}, headers=auth(token))
+
+
+def responses_json(client, model, token):
+    return client.post("/v1/responses", json={"model": model, "input": "hello"}, headers=auth(token))
+
+
+def ui_chat(client, model, token):
+    body = {"model": model, "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}]}
+    return client.post("/api/ai/chat/block-1", json=body, headers=auth(token))
+
+
+HTTP_SURFACES = {"openai_chat stream": openai_stream, "openai_chat json": openai_json, "workbench": workbench,
+                 "responses stream": responses_stream, "responses json": responses_json, "ui_chat": ui_chat}
 
 
 @pytest.mark.parametrize("surface", sorted(HTTP_SURFACES))
@@ -134,6 +148,26 @@ def test_socketio_disallowed_model_gets_an_error_event_with_the_code(tmp_path, u
     assert upstreams["anthropic"].received == []
     client.emit("chat", {"model": "mock", "messages": [{"role": "user", "content": "hi"}]})
     assert client.get_received()[-1]["name"] == "complete"
+
+
+def test_responses_websocket_disallowed_model_is_an_error_event(tmp_path, upstreams):
+    import websocket
+
+    app = make_app(tmp_path, upstreams)
+    with serve(app) as url:
+        ws = websocket.create_connection(url.replace("http", "ws") + "/v1/responses", timeout=10,
+                                         header=[f"Authorization: Bearer {TEAM}"])
+        try:
+            ws.send(json.dumps({"type": "response.create", "model": "anthropic/claude-sonnet-4-5", "input": "hi"}))
+            event = json.loads(ws.recv())
+            assert event["type"] == "error" and "model_not_allowed" in json.dumps(event), event
+            ws.send(json.dumps({"type": "response.create", "model": "mock", "input": "hi"}))
+            while event["type"] not in ("response.completed", "response.failed"):
+                event = json.loads(ws.recv())
+            assert event["type"] == "response.completed"
+        finally:
+            ws.close()
+    assert upstreams["anthropic"].received == []
 
 
 def test_unknown_and_missing_keys_are_401(tmp_path):
