@@ -339,14 +339,14 @@ def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int 
             entry["switchboard_2_workers"] = two[name]
         if name == "e":
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
-        if name == "b" and "b_limits" in one:
-            entry["switchboard_1_worker_accounting_off"] = one["b_off"]
-            entry["switchboard_1_worker_limits"] = {**one["b_limits"], "limits_mode": limits_mode}
         if name == "f":
             entry["switchboard_1_worker_chat_completions"] = one["f_chat"]
         if name == "g":
             entry["switchboard_1_worker_passthrough"] = one["g_passthrough"]
             entry["switchboard_1_worker_unsaved"] = one["g_unsaved"]
+        if name == "b" and "b_limits" in one:
+            entry["switchboard_1_worker_accounting_off"] = one["b_off"]
+            entry["switchboard_1_worker_limits"] = {**one["b_limits"], "limits_mode": limits_mode}
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
@@ -470,10 +470,10 @@ def markdown(results: dict) -> str:
     for name, entry in results["scenarios"].items():
         for label, key in (("direct", "direct"), ("Switchboard, 1 worker", "switchboard_1_worker"),
                            ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
-                           ("Switchboard, 1 worker, accounting off", "switchboard_1_worker_accounting_off"),
-                           ("Switchboard, 1 worker, limits + accounting on", "switchboard_1_worker_limits"),
                            ("Switchboard, 1 worker, Chat Completions", "switchboard_1_worker_chat_completions"),
                            ("Switchboard, 1 worker, nothing stored", "switchboard_1_worker_unsaved"),
+                           ("Switchboard, 1 worker, accounting off", "switchboard_1_worker_accounting_off"),
+                           ("Switchboard, 1 worker, limits + accounting on", "switchboard_1_worker_limits"),
                            ("Switchboard, 2 workers", "switchboard_2_workers")):
             if key not in entry:
                 continue
@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark (see bench/run.py)")
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the harness in seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--only", default="abcdef", help="scenario letters to run, e.g. 'ab'")
+    parser.add_argument("--only", default="abcdefg", help="scenario letters to run, e.g. 'ab'")
     parser.add_argument("--requests", type=int, help="requests per scenario (a short run)")
     args = parser.parse_args(argv)
     results = run(args.smoke, args.out, args.only, requests=args.requests)

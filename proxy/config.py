@@ -123,6 +123,32 @@ class Settings:
         return settings
 
 
+def settings_from_app_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A host app's `app.config` SWITCHBOARD_* keys as setting overrides.
+
+    The keys are the environment variables' names (SWITCHBOARD_API_KEYS,
+    SWITCHBOARD_DEFAULT_MODEL, SWITCHBOARD_CONFIG for the YAML file, ...) or
+    SWITCHBOARD_<SETTING> for any other setting (SWITCHBOARD_PROVIDERS,
+    SWITCHBOARD_MODELS); values may be native (a list) or text as in the environment.
+    """
+    by_variable = {variable: (name, parse) for name, (variable, parse) in ENVIRONMENT.items()}
+    known = {f.name for f in fields(Settings)}
+    overrides: dict[str, Any] = {}
+    for key, value in config.items():
+        if not key.startswith("SWITCHBOARD_"):
+            continue
+        if key == "SWITCHBOARD_CONFIG":
+            overrides["config_file"] = value
+        elif key in by_variable:
+            name, parse = by_variable[key]
+            overrides[name] = parse(value) if isinstance(value, str) else value
+        elif key[len("SWITCHBOARD_"):].lower() in known:
+            overrides[key[len("SWITCHBOARD_"):].lower()] = value
+        else:
+            raise ValueError(f"app.config[{key!r}] is not a Switchboard setting (see proxy/config.py)")
+    return overrides
+
+
 def provider_environment() -> dict[str, tuple[tuple[str, ...], str | None, Mapping[str, str]]]:
     """vendor -> (key variables, base URL variable, {option: variable}), as
     each provider class declares them (providers/base.py): no central table."""

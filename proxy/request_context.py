@@ -18,7 +18,7 @@ import threading
 import uuid
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Blueprint, Flask, g, has_request_context, request
 
 from .auth import ANONYMOUS, Caller, identify, presented_key
 from .errors import AuthenticationFailed
@@ -69,7 +69,10 @@ def require_caller() -> Caller:
     return g.caller
 
 
-def init_app(app: Flask, settings: Any) -> None:
+def init_app(app: Flask | Blueprint, settings: Any) -> None:
+    """On the app (stand-alone) or on Switchboard's own blueprint (mounted
+    in a host app: the host's requests are left alone)."""
+
     @app.before_request
     def identify_request() -> None:
         g.request_id = request_id_from(request.headers.get(HEADER))

@@ -29,6 +29,7 @@ from . import metrics
 from .canonical import CONTENT_EVENTS, ChatRequest, Error, Event
 from .errors import BadRequest, Cancelled, ProxyError, UpstreamError
 from .providers.base import ModelRoute, UpstreamStream
+from .providers.redaction import scrub_error
 
 if TYPE_CHECKING:
     from .router import Router
@@ -108,6 +109,10 @@ class ResilientStream(UpstreamStream):
     def _after_failure(self, error: ProxyError) -> None:
         """Sleep and retry the same model, move to the next fallback, or raise `error`."""
         route = self.route
+        # Providers redact their key from errors already (providers/http.py
+        # open_upstream); this repeats it for any provider that does not, before
+        # the error is logged here or handed to the client.
+        scrub_error(error, self.router.secrets(route))
         self.attempts.append((route.id, error.code))
         if self.cancelled.is_set():
             raise Cancelled("the client went away")

@@ -42,6 +42,8 @@ IO_MODULES = {
     "proxy.surfaces.workbench",
     "proxy.surfaces.operations",
     "proxy.surfaces.usage",
+    "proxy.surfaces.playground",
+    "proxy.surfaces.api_docs",
 }
 # Packages whose modules are all pure, walked whole.
 PURE_PACKAGES = ("proxy.canonical", "proxy.surfaces", "proxy.providers")

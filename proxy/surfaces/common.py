@@ -29,7 +29,7 @@ def read_body() -> bytes:
     try:
         return request.get_data(cache=False)
     except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length
         raise PayloadTooLarge(
             f"the request body is larger than {limit} bytes: send smaller images, "
             "or raise SWITCHBOARD_MAX_BODY_BYTES on the server"

@@ -14,7 +14,7 @@ from ..chat import Surface
 from ..errors import ProxyError
 from ..providers import demo_images
 from ..request_context import require_caller
-from . import ui_chat_codec
+from . import playground, ui_chat_codec
 from . import workbench_codec as codec
 from .common import error_response, json_response, read_json, switchboard
 
@@ -37,9 +37,12 @@ def health() -> Response:
 
 @blueprint.route("/", methods=["GET", "HEAD"])
 def index() -> Response:
+    if playground.wants_page():  # a browser: the playground (surfaces/playground.py)
+        return playground.page()
     return json_response(
         {"name": "switchboard", "version": __version__, "status": "ok",
-         "endpoints": ["/health", "/v1/models", "/api/chat", "/socket.io/"]}
+         "endpoints": ["/health", "/v1/models", "/api/chat", "/socket.io/"]},
+        headers={"Vary": "Accept"},
     )
 
 
