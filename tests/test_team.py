@@ -199,6 +199,24 @@ def test_rpm_limit_is_429_with_retry_after_in_each_shape(tmp_path):
     assert len(rejections) == 4 and {row.error for row in rejections} == {"rpm_exceeded"}
 
 
+def test_usd_budget_charges_the_cost_and_refuses_unpriced_models(tmp_path):
+    keys = [{"name": "paying", "key": "sha256:" + digest(TEAM), "budget": {"usd": 0.01, "period": "day"}}]
+    app = make_app(tmp_path, keys=keys, prices={"mock": {"input": 1000, "output": 1000}})
+    client = app.test_client()
+    first = openai_json(client, "mock", TEAM)
+    assert first.status_code == 200
+    usage = first.get_json()["usage"]
+    cost = (usage["prompt_tokens"] + usage["completion_tokens"]) * 1000 / 1e6
+    assert cost > 0.01  # one request spends the whole budget
+    spent = app.extensions["switchboard"].gate.limits.spent(app.extensions["switchboard"].gate.keys.find(TEAM))
+    assert spent == pytest.approx(cost)
+    refused = openai_json(client, "mock", TEAM)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "budget_exceeded"
+    assert "$0.01 per day" in refused.get_json()["error"]["message"]
+    unpriced = openai_json(client, "error-demo", TEAM)
+    assert unpriced.status_code == 403 and unpriced.get_json()["error"]["code"] == "model_not_priced"
+
+
 def test_concurrency_slot_is_released_when_the_client_leaves(tmp_path):
     keys = [{"name": "one-at-a-time", "key": "sha256:" + digest(TEAM), "max_concurrent": 1}]
     app = make_app(tmp_path, keys=keys, demo_delay=1)
