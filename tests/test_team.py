@@ -385,6 +385,20 @@ def test_metrics_count_what_happened(tmp_path, upstreams):
         before, "switchboard_active_streams", surface="openai_chat")
 
 
+def test_fallback_is_counted_and_the_usage_row_names_the_provider_that_answered(tmp_path, upstreams):
+    models = [{"id": "primary", "provider": "openai", "model": "gpt-x", "fallbacks": ["mock"]}]
+    app = make_app(tmp_path, upstreams, models=models)
+    client = app.test_client()
+    before = scrape(client, auth(ADMIN))
+    upstreams["openai"].reply(Reply.json({"error": {"message": "down"}}, status=500))
+    assert openai_json(client, "primary", OPEN).status_code == 200
+    after = scrape(client, auth(ADMIN))
+    assert value(after, "switchboard_fallbacks_total", model="primary", fallback="mock") - value(
+        before, "switchboard_fallbacks_total", model="primary", fallback="mock") == 1
+    (row,) = usage_rows(app)
+    assert (row.model, row.provider, row.status) == ("primary", "demo", "ok")
+
+
 def test_metrics_modes(tmp_path):
     admin_only = make_app(tmp_path).test_client()
     assert admin_only.get("/metrics").status_code == 401
@@ -440,6 +454,14 @@ def test_no_key_appears_in_logs_or_responses_on_any_error_path(tmp_path, upstrea
     call("/api/chat", chat_body("anthropic/claude-sonnet-4-5"), OPEN)
     client.get("/v1/usage", headers=auth(TEAM))  # 403
     client.get("/metrics", headers=auth("sk-client-WRONG-RECOGNIZABLE"))  # 401
+    call("/v1/responses", {"model": "anthropic/x", "input": "hi"}, TEAM)  # 403 on another surface
+    call("/v1/responses", {"model": "mock", "input": "hi"}, headers={"x-api-key": "sk-client-WRONG-RECOGNIZABLE"})
+    socketio = app.extensions["socketio"]
+    refused = socketio.test_client(app, auth={"token": "sk-client-WRONG-RECOGNIZABLE"})  # connection refused
+    assert not refused.is_connected()
+    socket = socketio.test_client(app, auth={"token": TEAM})
+    socket.emit("chat", {"model": "anthropic/x", "messages": [{"role": "user", "content": "hi"}]})
+    bodies.append(json.dumps(socket.get_received()))
     text = log_output.getvalue()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert len(lines) >= 14
