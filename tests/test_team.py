@@ -279,11 +279,12 @@ def test_usage_rows_through_the_demo_provider(tmp_path):
 
 
 CASES = {
-    "openai": ("openai/gpt-4o", lambda: openai_fake.chat(transcript("openai", "text.sse")), (9, 3),
+    "openai": ("openai/gpt-4o", lambda **kw: openai_fake.chat(transcript("openai", "text.sse"), **kw), (9, 3),
                lambda: openai_fake.completion(transcript("openai", "nonstream_text.json")), (20, 18)),
-    "anthropic": ("anthropic/claude-sonnet-4-5", lambda: anthropic_fake.sse("basic_text.sse"), (11, 6),
+    "anthropic": ("anthropic/claude-sonnet-4-5", lambda **kw: anthropic_fake.sse("basic_text.sse", **kw), (11, 6),
                   lambda: Reply.json(None, raw=transcript("anthropic", "message.json")), (16, 24)),
-    "gemini": ("gemini/gemini-2.5-flash", lambda: gemini(Reply.sse(transcript("gemini", "plain_text.sse"))), (8, 7),
+    "gemini": ("gemini/gemini-2.5-flash",
+               lambda **kw: gemini(Reply.sse(transcript("gemini", "plain_text.sse"), **kw)), (8, 7),
                lambda: gemini(Reply.json(None, raw=transcript("gemini", "generate_content.json"))), (212, 89)),
 }
 
@@ -293,7 +294,8 @@ def test_usage_rows_through_each_fake_upstream(tmp_path, upstreams, vendor):
     model, streamed_reply, streamed_tokens, json_reply, json_tokens = CASES[vendor]
     prices = {"openai/*": {"input": 2.5, "output": 10}, "anthropic/*": {"input": 3, "output": 15},
               "gemini/*": {"input": 0.3, "output": 2.5}}
-    app = make_app(tmp_path, upstreams, prices=prices)
+    # short heartbeats: a departed client is noticed on the next write, also while the upstream stalls
+    app = make_app(tmp_path, upstreams, prices=prices, heartbeat_seconds=0.2)
     client = app.test_client()
     upstreams[vendor].reply(streamed_reply(), json_reply())
     streamed = openai_stream(client, model, OPEN)
@@ -302,13 +304,28 @@ def test_usage_rows_through_each_fake_upstream(tmp_path, upstreams, vendor):
     # a failure before the first byte: the upstream's 500 (no retries here)
     upstreams[vendor].reply(Reply.json({"error": {"message": "boom", "type": "server_error"}}, status=500))
     assert openai_json(client, model, OPEN).status_code >= 500
+    # a client that leaves while the upstream stalls after its first content
+    upstreams[vendor].reply(streamed_reply(stall_after=1 if vendor == "gemini" else 2, stall=10))
+    with serve(app) as url:
+        response = requests.post(url + "/v1/chat/completions", json=chat_body(model), headers=auth(OPEN), stream=True)
+        assert response.status_code == 200
+        next(response.iter_content(16))
+        response.close()
+        deadline = time.monotonic() + 10
+        while len(usage_rows(app)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
     rows = usage_rows(app)
-    assert [row.status for row in rows] == ["ok", "ok", "error"]
+    assert [row.status for row in rows] == ["ok", "ok", "error", "cancelled"]
     price = prices[f"{vendor}/*"]
     for row, tokens in zip(rows[:2], (streamed_tokens, json_tokens), strict=True):
         assert (row.input_tokens, row.output_tokens, row.provider, row.model) == (*tokens, vendor, model)
         assert row.cost == pytest.approx((tokens[0] * price["input"] + tokens[1] * price["output"]) / 1e6)
     assert rows[2].input_tokens == 0 and rows[2].error
+    # no usage came before the client left: estimated from the request and what was relayed
+    cancelled = rows[3]
+    assert cancelled.estimated == 1 and cancelled.input_tokens == len("hello there") // 4
+    assert cancelled.output_tokens <= streamed_tokens[1] + 2 and cancelled.duration < 10
+    assert upstreams[vendor].wait_closed(5)  # and the upstream stream was closed
 
 
 def test_v1_usage_aggregates_for_admin_keys_only(tmp_path):
