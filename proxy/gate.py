@@ -20,7 +20,7 @@ from typing import Any
 
 from . import logs, metrics
 from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
-from .errors import Cancelled, PermissionDenied, ProxyError
+from .errors import Cancelled, PermissionDenied, ProxyError, StoreUnavailable
 from .keys import KeyPolicy, KeyRing, keyring_of, parse_prices, price_for
 from .limits import LimitExceeded, Limits, RedisLimits, Reservation, open_limits
 from .usage import RedisUsage, UsageLog, UsageRecord
@@ -153,6 +153,10 @@ class Gate:
             except LimitExceeded as error:
                 self._rejected(policy, request, surface, request_id, started, error, error.limit)
                 raise
+            except Exception as failure:  # Redis away: refuse rather than run without the key's limits
+                log.error("checking the limits of %s failed: %s", policy.name, failure)
+                raise StoreUnavailable("the limits store is unavailable: the request was not started; retry shortly",
+                                       code="limits_unavailable", retry_after=1) from None
         metrics.ACTIVE.labels(surface).inc()
         return Ticket(self, request_id, surface, request.model, policy, reservation, started, input_estimate)
 

@@ -217,6 +217,16 @@ def test_usd_budget_charges_the_cost_and_refuses_unpriced_models(tmp_path):
     assert unpriced.status_code == 403 and unpriced.get_json()["error"]["code"] == "model_not_priced"
 
 
+def test_limits_fail_closed_when_redis_is_away(tmp_path):
+    from tests.store_support import free_port
+
+    keys = [{"name": "limited", "key": "sha256:" + digest(LIMITED), "rpm": 5}]
+    app = make_app(tmp_path, keys=keys, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = openai_json(app.test_client(), "mock", LIMITED)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "limits_unavailable"
+    assert response.headers["Retry-After"] == "1"
+
+
 def test_concurrency_slot_is_released_when_the_client_leaves(tmp_path):
     keys = [{"name": "one-at-a-time", "key": "sha256:" + digest(TEAM), "max_concurrent": 1}]
     app = make_app(tmp_path, keys=keys, demo_delay=1)
