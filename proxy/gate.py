@@ -20,7 +20,7 @@ from typing import Any
 
 from . import logs, metrics
 from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
-from .errors import Cancelled, PermissionDenied, ProxyError
+from .errors import Cancelled, PermissionDenied, ProxyError, StoreUnavailable
 from .keys import KeyPolicy, KeyRing, keyring_of, parse_prices, price_for
 from .limits import LimitExceeded, Limits, RedisLimits, Reservation, open_limits
 from .usage import RedisUsage, UsageLog, UsageRecord
@@ -129,11 +129,19 @@ class Gate:
     def admit(self, policy: KeyPolicy | None, request: ChatRequest, surface: str, request_id: str = "",
               started: float | None = None) -> Ticket:
         started = time.monotonic() if started is None else started
-        if policy is not None and not policy.allows(request.model):
+        if policy is not None and not policy.allows(self.router.policy_model(request)):  # Coze hints: coze/<id>
             error = PermissionDenied(
-                f"the key {policy.name!r} may not use the model {request.model!r}; "
+                f"the key {policy.name!r} may not use the model {self.router.policy_model(request)!r}; "
                 f"it may use: {', '.join(policy.models or ())}", param="model", code="model_not_allowed")
             self._rejected(policy, request, surface, request_id, started, error, "model")
+            raise error
+        if policy is not None and policy.budget is not None and policy.budget.unit == "usd" and not self._priced(
+                request.model):
+            # An unpriced model would cost the budget nothing: it would be a way around it.
+            error = PermissionDenied(
+                f"the key {policy.name!r} has a budget in USD, and the model {request.model!r} has no price: "
+                f"add it to prices: in the config", param="model", code="model_not_priced")
+            self._rejected(policy, request, surface, request_id, started, error, "budget")
             raise error
         reservation = None
         input_estimate = estimate_input(request)
@@ -145,8 +153,23 @@ class Gate:
             except LimitExceeded as error:
                 self._rejected(policy, request, surface, request_id, started, error, error.limit)
                 raise
+            except Exception as failure:  # Redis away: refuse rather than run without the key's limits
+                log.error("checking the limits of %s failed: %s", policy.name, failure)
+                raise StoreUnavailable("the limits store is unavailable: the request was not started; retry shortly",
+                                       code="limits_unavailable", retry_after=1) from None
         metrics.ACTIVE.labels(surface).inc()
         return Ticket(self, request_id, surface, request.model, policy, reservation, started, input_estimate)
+
+    def _priced(self, model_id: str) -> bool:
+        """Whether `prices:` covers the model (by its id, or the provider/model it resolves to)."""
+        if price_for(self.prices, model_id) is not None:
+            return True
+        try:
+            preset = getattr(self.router, "presets", {}).get(model_id)
+            route = self.router.resolve(preset.model if preset is not None else model_id)
+        except ProxyError:
+            return True  # not a model: the router answers 404 for it
+        return price_for(self.prices, route.id, f"{route.provider}/{route.upstream_model}") is not None
 
     def _rejected(self, policy: KeyPolicy, request: ChatRequest, surface: str, request_id: str, started: float,
                   error: ProxyError, limit: str) -> None:

@@ -285,8 +285,9 @@ class Router:
         if not wants_coze(hints):
             if not hints.get("model_type"):
                 return None
+            preset = self.presets.get(request.model)
             try:
-                route = self.resolve(request.model)
+                route = self.resolve(preset.model if preset is not None else request.model)
             except ModelNotFound:
                 route = None
             if route is not None and (route.provider == "coze" or self.usable(route)):
@@ -295,7 +296,28 @@ class Router:
         if current is not None and current.provider == "coze":
             return current
         vendor, _, model = request.model.partition("/")
-        return ModelRoute(request.model, "coze", model if vendor == "coze" else request.model, "coze")
+        if vendor == "coze" and model:
+            return ModelRoute(request.model, "coze", model, "coze")
+        # Any name a client sends: the route's id stays "coze" (logs and metric
+        # labels must not grow with made-up names); the client's name is echoed.
+        return ModelRoute("coze", "coze", request.model, "coze")
+
+    def policy_model(self, request: ChatRequest) -> str:
+        """The model id a key's `models:` policy is checked against: the
+        client's model, except when Coze hints send the request to Coze
+        whatever its model; then `coze/<bot_id>` (or `coze/<workflow_id>`),
+        so that a key limited to `openai/*` cannot reach Coze by a header."""
+        route = self.hinted_route(request) if request.hints else None
+        if route is None or route.provider != "coze" or request.model in self.routes \
+                or request.model.startswith("coze/"):
+            return request.model
+        hints = request.hints
+        config = getattr(self.providers["coze"], "config", None)
+        if hints.get("model_type") == "workflow" or hints.get("workflow_session_id"):
+            target = hints.get("workflow_id") or getattr(config, "workflow_id", None)
+        else:
+            target = hints.get("bot_id") or getattr(config, "bot_id", None)
+        return f"coze/{target or '*'}"
 
     def prepare(self, request: ChatRequest) -> ResilientStream:
         """The resilient stream for `request` on its model (a preset name

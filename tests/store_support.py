@@ -75,7 +75,7 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
 class Gunicorn:
     """`gunicorn -c gunicorn.conf.py wsgi:app` on a free port."""
 
-    def __init__(self, tmp: Path, env: dict, workers: int = 1) -> None:
+    def __init__(self, tmp: Path, env: dict, workers: int = 1, boot_timeout: float = 30) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"gunicorn-{self.port}.log"
@@ -88,7 +88,7 @@ class Gunicorn:
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(self._healthy, timeout=30)
+            wait_until(self._healthy, timeout=boot_timeout)
         except BaseException:
             self.close()
             raise

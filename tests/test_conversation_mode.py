@@ -84,3 +84,16 @@ def test_openai_upstream_receives_the_stored_history_plus_the_new_turn(tmp_path)
             ("system", "Be kind."), ("user", "earlier"), ("assistant", "earlier answer"), ("user", "one"),
             ("assistant", first), ("user", "two")]
         assert second == scripted.mock_text("two")
+
+
+def test_a_preset_keeps_its_provider_in_conversation_mode(tmp_path):
+    import yaml
+
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(yaml.safe_dump({"presets": {"helper": {"model": "mock", "system": "Be brief."}}}))
+    app = create_app({"demo_delay": 0, "config_file": str(path), "database_path": str(tmp_path / "s.db")})
+    with serve(app) as url:
+        text, headers = ask(sdk(url, "any"), "helper", [{"role": "user", "content": "one"}], HEADERS, False)
+        assert text == scripted.mock_text("one")  # the demo model, not Coze (which is not even configured)
+        history = get(url, f"/v1/conversations/{headers['x-conversation-id']}/history", "any").json()["data"]
+        assert [m["role"] for m in history] == ["user", "assistant"]

@@ -140,6 +140,7 @@ def test_data_url_images_are_uploaded_and_sent_as_file_ids(fake, live):
     assert items[2] == {"type": "image", "file_url": "https://example.com/cat.png"}
 
 
+@pytest.mark.e2e
 def test_node_openai_sdk_streams_a_coze_chat(fake, tmp_path):
     import pathlib
     import subprocess
@@ -188,3 +189,14 @@ providers:
                                        extra_headers={"x-model-type": "workflow"})
         # YAML wins over the environment, as for the key and base URL
         assert fake.requests_to("/v1/workflow/stream_run")[-1].json["workflow_id"] == fake_coze.END_WORKFLOW
+
+
+def test_metrics_label_header_routed_chats_coze_not_the_clients_model_name(fake, tmp_path):
+    app = make_app(fake, database_path=str(tmp_path / "s.db"), metrics="open")
+    client = app.test_client()
+    response = client.post("/v1/chat/completions", headers={"x-bot-id": fake_coze.PLAIN_BOT},
+                           json={"model": "made-up-name-4711", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.get_json()["model"] == "made-up-name-4711"
+    exposition = client.get("/metrics").get_data(as_text=True)
+    assert "made-up-name-4711" not in exposition
+    assert 'switchboard_requests_total{model="coze",provider="coze",status="ok",surface="openai_chat"}' in exposition

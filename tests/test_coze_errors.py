@@ -166,3 +166,25 @@ def test_the_fake_speaks_cozes_framing_and_envelopes(fake):
                         json={"workflow_id": fake_coze.END_WORKFLOW, "parameters": {"input": "x"}})
     assert run.content.startswith(b"id: 0\nevent: PING\ndata: {}\n\nid: 1\nevent: Message\ndata: ")
     assert b'\\"output\\"' in run.content  # JSON inside the JSON
+
+
+def test_a_key_limited_to_other_models_cannot_reach_coze_by_header(fake, tmp_path):
+    from proxy.keys import digest
+
+    team, bots = "sk-team-only-openai-0001", "sk-team-one-bot-0002"
+    keys = [{"name": "team", "key": "sha256:" + digest(team), "models": ["openai/*"]},
+            {"name": "bots", "key": "sha256:" + digest(bots), "models": [f"coze/{fake_coze.PLAIN_BOT}"]}]
+    client = make_app(fake, database_path=str(tmp_path / "s.db"), keys=keys).test_client()
+
+    def ask(token, **headers):
+        return client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {token}", **headers},
+                           json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+
+    refused = ask(team, **{"x-bot-id": fake_coze.PLAIN_BOT})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "model_not_allowed"
+    assert f"coze/{fake_coze.PLAIN_BOT}" in refused.get_json()["error"]["message"]
+    assert ask(team, **{"x-model-type": "workflow"}).status_code == 403
+    assert fake.received == []
+    assert ask(bots, **{"x-model-type": "chat"}).status_code == 200  # the default bot is the allowed one
+    assert ask(bots, **{"x-bot-id": fake_coze.REASONING_BOT}).status_code == 403
+    assert len(fake.requests_to("/v3/chat")) == 1

@@ -265,3 +265,95 @@ def test_a_workflow_stream_cancelled_before_reading_fails_its_session(fake, tmp_
     stream.cancel()
     session = board.store.get_session(session_id, "")
     assert session.status == "failed" and "cancelled" in session.summary["error"]
+
+
+def test_a_declared_model_with_its_own_token_keeps_it_for_history_and_delete(fake, tmp_path):
+    with CozeUpstream(key="pat_other_team_0123456789") as other:
+        models = [{"id": "team-bot", "provider": "coze", "model": fake_coze.PLAIN_BOT, "api_key": other.key,
+                   "base_url": other.url}]
+        app = make_app(fake, database_path=str(tmp_path / "s.db"), models=models)
+        with serve(app) as url:
+            response = requests.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-model-type": "conversation"},
+                                     json={"model": "team-bot", "messages": [{"role": "user", "content": "hello"}]})
+            conversation_id = response.headers["x-conversation-id"]
+            history = requests.get(f"{url}/v1/conversations/{conversation_id}/history", timeout=10).json()["data"]
+            assert [m["content"] for m in history] == ["hello", fake_coze.answer_text("hello", 1)]
+            assert requests.delete(f"{url}/v1/conversations/{conversation_id}", timeout=10).status_code == 200
+        assert other.conversations == {} and len(other.requests_to("/v1/conversation/message/list")) == 1
+        assert fake.received == []  # the provider's own token and Coze were never used
+
+
+def test_a_store_that_fails_is_a_503_not_a_500(fake, tmp_path):
+    from proxy.store.base import StoreError
+
+    class BrokenStore:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise StoreError("disk I/O error")
+            return fail
+
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    app.extensions["switchboard"].router.providers["coze"].store = BrokenStore()
+    client_ = app.test_client()
+    for headers in ({"x-model-type": "workflow"}, {"x-model-type": "conversation", "x-conversation-id": "conv_1"}):
+        response = client_.post("/v1/chat/completions", headers=headers,
+                                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 503, response.get_data()
+        assert response.get_json()["error"]["code"] == "store_unavailable"
+
+
+def test_a_conversation_continues_with_the_bot_it_started_with(fake, tmp_path):
+    app = make_app(fake, bot_id=None, database_path=str(tmp_path / "s.db"))
+    with serve(app) as url:
+        sdk = client(url, "x")
+        _, headers = ask(sdk, [{"role": "user", "content": "one"}],
+                         {"x-model-type": "conversation", "x-bot-id": fake_coze.REASONING_BOT}, False)
+        text, _ = ask(sdk, [{"role": "user", "content": "two"}],
+                      {"x-model-type": "conversation", "x-conversation-id": headers["x-conversation-id"]}, False)
+        missing = requests.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-model-type": "conversation"},
+                                json={"model": "m", "messages": [{"role": "user", "content": "three"}]})
+    assert text == fake_coze.answer_text("two", 2)
+    assert [r.json["bot_id"] for r in fake.requests_to("/v3/chat")] == [fake_coze.REASONING_BOT] * 2
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_bot_id"
+
+
+def test_the_endpoints_answer_as_their_openapi_document_says(fake, tmp_path):
+    from openapi_schema_validator import OAS31Validator
+
+    app = make_app(fake, database_path=str(tmp_path / "s.db"))
+    client_ = app.test_client()
+    document = client_.get("/openapi.json").get_json()
+
+    def check(path, method, response, status=200):
+        assert response.status_code == status, response.get_data(as_text=True)
+        answer = document["paths"][path][method]["responses"][str(status)]
+        if "$ref" in answer:
+            answer = document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        schema = {**answer["content"]["application/json"]["schema"], "components": document["components"]}
+        OAS31Validator(schema).validate(response.get_json())
+        return response.get_json()
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "weather"}]}
+    coze = client_.post("/v1/chat/completions", json=body, headers={"x-model-type": "conversation"})
+    stored = client_.post("/v1/chat/completions", json={**body, "model": "mock"}, headers={"x-model-type": "conversation"})
+    interrupted = client_.post("/v1/chat/completions", json=body, headers={
+        "x-model-type": "workflow", "x-workflow-id": fake_coze.INTERRUPT_WORKFLOW})
+    completed = client_.post("/v1/chat/completions", json=body, headers={"x-model-type": "workflow"})
+    failed = client_.post("/v1/chat/completions", json={**body, "stream": True}, headers={
+        "x-model-type": "workflow", "x-workflow-id": fake_coze.ERROR_WORKFLOW})
+    failed.get_data()
+    listed = check("/v1/conversations", "get", client_.get("/v1/conversations"))
+    assert {c["provider"] for c in listed["data"]} == {"coze", "demo"}
+    for response in (coze, stored):
+        conversation_id = response.headers["x-conversation-id"]
+        check("/v1/conversations/{conversation_id}/history", "get",
+              client_.get(f"/v1/conversations/{conversation_id}/history"))
+        check("/v1/conversations/{conversation_id}", "delete", client_.delete(f"/v1/conversations/{conversation_id}"))
+        check("/v1/conversations/{conversation_id}/history", "get",
+              client_.get(f"/v1/conversations/{conversation_id}/history"), 404)
+    sessions = check("/v1/workflows/sessions", "get", client_.get("/v1/workflows/sessions"))
+    assert sorted(s["status"] for s in sessions["data"]) == ["completed", "failed", "interrupted"]
+    for response in (interrupted, completed, failed):
+        check("/v1/workflows/sessions/{session_id}", "get",
+              client_.get(f"/v1/workflows/sessions/{response.headers['x-workflow-session-id']}"))
+    check("/v1/workflows/sessions/{session_id}", "get", client_.get("/v1/workflows/sessions/nope"), 404)

@@ -106,6 +106,7 @@ def test_page_is_served_to_browsers_and_json_to_clients(server):
 
 
 def test_agent_demo_over_sse_then_socket_io(page):
+    assert not page.is_visible("#api-key")  # no keys configured: no key field
     badges = page.locator("#badges")
     page.fill("#model", "agent-demo")
     assert "thinking" in badges.inner_text()
@@ -296,3 +297,53 @@ def test_later_protocols_show_an_unknown_model_error(page, server, protocol):
     turn = send(page, "no-such-model", "hello", protocol=protocol)
     assert "failed" in turn.get_attribute("class")
     assert "no-such-model" in turn.locator(".error").inner_text()
+
+
+def test_an_html_document_reply_shows_as_a_code_block(page):
+    turn = send(page, "text-in-html-out", "page please", protocol="workbench")
+    code = turn.locator("pre code")
+    assert code.get_attribute("data-language") == "html"
+    assert "<h1>Hello World</h1>" in code.inner_text()
+    assert page.evaluate("document.querySelectorAll('.conversation h1, .conversation body, .conversation p > h1').length") == 0
+
+
+@pytest.mark.parametrize("protocol, message", [("workbench", "stopped"), ("socketio", "cancelled")])
+def test_stop_ends_a_reply_midway(browser, tmp_path, protocol, message):
+    app = create_app({"demo_delay": 1, "database_path": str(tmp_path / "sb.db")})  # real pace: ~2 s of thinking
+    with LiveServer(app) as live:
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.wait_for_selector("html[data-ready=true]")
+        page.select_option("#protocol", protocol)
+        page.fill("#model", "reflection-and-thinking")
+        page.fill("#prompt", "slowly")
+        page.click("#send")
+        page.wait_for_selector(".turn.assistant .reasoning-text:has-text('Analyzing')")
+        page.click("#stop")
+        page.wait_for_selector(".turn.assistant.failed", timeout=10_000)
+        turn = page.locator(".turn.assistant")
+        assert message in turn.locator(".error").inner_text()
+        assert "is indeed interesting" not in turn.locator(".body").inner_text()
+        assert page.is_enabled("#send")
+        context.close()
+
+
+def test_the_docs_page_renders_every_operation(browser, server):
+    import requests
+
+    document = requests.get(server.url + "/openapi.json").json()
+    operations = sum(1 for item in document["paths"].values() for method in item
+                     if method in ("get", "post", "put", "patch", "delete"))
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/docs")
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.locator(".op .method").count() == operations
+    page.click("#workbenchChat summary")
+    assert "text/event-stream" in page.locator("#workbenchChat").inner_text()
+    screenshot(page, "docs")
+    context.close()
+    assert errors == []

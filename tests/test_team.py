@@ -88,7 +88,21 @@ def workbench(client, model, token):
     return client.post("/api/chat", json=chat_body(model), headers=auth(token))
 
 
-HTTP_SURFACES = {"openai_chat stream": openai_stream, "openai_chat json": openai_json, "workbench": workbench}
+def responses_stream(client, model, token):
+    return client.post("/v1/responses", json={"model": model, "input": "hello", "stream": True}, headers=auth(token))
+
+
+def responses_json(client, model, token):
+    return client.post("/v1/responses", json={"model": model, "input": "hello"}, headers=auth(token))
+
+
+def ui_chat(client, model, token):
+    body = {"model": model, "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hello"}]}]}
+    return client.post("/api/ai/chat/block-1", json=body, headers=auth(token))
+
+
+HTTP_SURFACES = {"openai_chat stream": openai_stream, "openai_chat json": openai_json, "workbench": workbench,
+                 "responses stream": responses_stream, "responses json": responses_json, "ui_chat": ui_chat}
 
 
 @pytest.mark.parametrize("surface", sorted(HTTP_SURFACES))
@@ -136,6 +150,26 @@ def test_socketio_disallowed_model_gets_an_error_event_with_the_code(tmp_path, u
     assert client.get_received()[-1]["name"] == "complete"
 
 
+def test_responses_websocket_disallowed_model_is_an_error_event(tmp_path, upstreams):
+    import websocket
+
+    app = make_app(tmp_path, upstreams)
+    with serve(app) as url:
+        ws = websocket.create_connection(url.replace("http", "ws") + "/v1/responses", timeout=10,
+                                         header=[f"Authorization: Bearer {TEAM}"])
+        try:
+            ws.send(json.dumps({"type": "response.create", "model": "anthropic/claude-sonnet-4-5", "input": "hi"}))
+            event = json.loads(ws.recv())
+            assert event["type"] == "error" and "model_not_allowed" in json.dumps(event), event
+            ws.send(json.dumps({"type": "response.create", "model": "mock", "input": "hi"}))
+            while event["type"] not in ("response.completed", "response.failed"):
+                event = json.loads(ws.recv())
+            assert event["type"] == "response.completed"
+        finally:
+            ws.close()
+    assert upstreams["anthropic"].received == []
+
+
 def test_unknown_and_missing_keys_are_401(tmp_path):
     client = make_app(tmp_path).test_client()
     for headers in ({}, auth("sk-wrong")):
@@ -163,6 +197,34 @@ def test_rpm_limit_is_429_with_retry_after_in_each_shape(tmp_path):
     assert message["name"] == "error" and message["args"][0]["code"] == "rpm_exceeded"
     rejections = [row for row in usage_rows(app) if row.status == "rejected"]
     assert len(rejections) == 4 and {row.error for row in rejections} == {"rpm_exceeded"}
+
+
+def test_usd_budget_charges_the_cost_and_refuses_unpriced_models(tmp_path):
+    keys = [{"name": "paying", "key": "sha256:" + digest(TEAM), "budget": {"usd": 0.01, "period": "day"}}]
+    app = make_app(tmp_path, keys=keys, prices={"mock": {"input": 1000, "output": 1000}})
+    client = app.test_client()
+    first = openai_json(client, "mock", TEAM)
+    assert first.status_code == 200
+    usage = first.get_json()["usage"]
+    cost = (usage["prompt_tokens"] + usage["completion_tokens"]) * 1000 / 1e6
+    assert cost > 0.01  # one request spends the whole budget
+    spent = app.extensions["switchboard"].gate.limits.spent(app.extensions["switchboard"].gate.keys.find(TEAM))
+    assert spent == pytest.approx(cost)
+    refused = openai_json(client, "mock", TEAM)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "budget_exceeded"
+    assert "$0.01 per day" in refused.get_json()["error"]["message"]
+    unpriced = openai_json(client, "error-demo", TEAM)
+    assert unpriced.status_code == 403 and unpriced.get_json()["error"]["code"] == "model_not_priced"
+
+
+def test_limits_fail_closed_when_redis_is_away(tmp_path):
+    from tests.store_support import free_port
+
+    keys = [{"name": "limited", "key": "sha256:" + digest(LIMITED), "rpm": 5}]
+    app = make_app(tmp_path, keys=keys, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = openai_json(app.test_client(), "mock", LIMITED)
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "limits_unavailable"
+    assert response.headers["Retry-After"] == "1"
 
 
 def test_concurrency_slot_is_released_when_the_client_leaves(tmp_path):
@@ -227,11 +289,12 @@ def test_usage_rows_through_the_demo_provider(tmp_path):
 
 
 CASES = {
-    "openai": ("openai/gpt-4o", lambda: openai_fake.chat(transcript("openai", "text.sse")), (9, 3),
+    "openai": ("openai/gpt-4o", lambda **kw: openai_fake.chat(transcript("openai", "text.sse"), **kw), (9, 3),
                lambda: openai_fake.completion(transcript("openai", "nonstream_text.json")), (20, 18)),
-    "anthropic": ("anthropic/claude-sonnet-4-5", lambda: anthropic_fake.sse("basic_text.sse"), (11, 6),
+    "anthropic": ("anthropic/claude-sonnet-4-5", lambda **kw: anthropic_fake.sse("basic_text.sse", **kw), (11, 6),
                   lambda: Reply.json(None, raw=transcript("anthropic", "message.json")), (16, 24)),
-    "gemini": ("gemini/gemini-2.5-flash", lambda: gemini(Reply.sse(transcript("gemini", "plain_text.sse"))), (8, 7),
+    "gemini": ("gemini/gemini-2.5-flash",
+               lambda **kw: gemini(Reply.sse(transcript("gemini", "plain_text.sse"), **kw)), (8, 7),
                lambda: gemini(Reply.json(None, raw=transcript("gemini", "generate_content.json"))), (212, 89)),
 }
 
@@ -241,7 +304,8 @@ def test_usage_rows_through_each_fake_upstream(tmp_path, upstreams, vendor):
     model, streamed_reply, streamed_tokens, json_reply, json_tokens = CASES[vendor]
     prices = {"openai/*": {"input": 2.5, "output": 10}, "anthropic/*": {"input": 3, "output": 15},
               "gemini/*": {"input": 0.3, "output": 2.5}}
-    app = make_app(tmp_path, upstreams, prices=prices)
+    # short heartbeats: a departed client is noticed on the next write, also while the upstream stalls
+    app = make_app(tmp_path, upstreams, prices=prices, heartbeat_seconds=0.2)
     client = app.test_client()
     upstreams[vendor].reply(streamed_reply(), json_reply())
     streamed = openai_stream(client, model, OPEN)
@@ -250,13 +314,28 @@ def test_usage_rows_through_each_fake_upstream(tmp_path, upstreams, vendor):
     # a failure before the first byte: the upstream's 500 (no retries here)
     upstreams[vendor].reply(Reply.json({"error": {"message": "boom", "type": "server_error"}}, status=500))
     assert openai_json(client, model, OPEN).status_code >= 500
+    # a client that leaves while the upstream stalls after its first content
+    upstreams[vendor].reply(streamed_reply(stall_after=1 if vendor == "gemini" else 2, stall=10))
+    with serve(app) as url:
+        response = requests.post(url + "/v1/chat/completions", json=chat_body(model), headers=auth(OPEN), stream=True)
+        assert response.status_code == 200
+        next(response.iter_content(16))
+        response.close()
+        deadline = time.monotonic() + 10
+        while len(usage_rows(app)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
     rows = usage_rows(app)
-    assert [row.status for row in rows] == ["ok", "ok", "error"]
+    assert [row.status for row in rows] == ["ok", "ok", "error", "cancelled"]
     price = prices[f"{vendor}/*"]
     for row, tokens in zip(rows[:2], (streamed_tokens, json_tokens), strict=True):
         assert (row.input_tokens, row.output_tokens, row.provider, row.model) == (*tokens, vendor, model)
         assert row.cost == pytest.approx((tokens[0] * price["input"] + tokens[1] * price["output"]) / 1e6)
     assert rows[2].input_tokens == 0 and rows[2].error
+    # no usage came before the client left: estimated from the request and what was relayed
+    cancelled = rows[3]
+    assert cancelled.estimated == 1 and cancelled.input_tokens == len("hello there") // 4
+    assert cancelled.output_tokens <= streamed_tokens[1] + 2 and cancelled.duration < 10
+    assert upstreams[vendor].wait_closed(5)  # and the upstream stream was closed
 
 
 def test_v1_usage_aggregates_for_admin_keys_only(tmp_path):
@@ -333,6 +412,20 @@ def test_metrics_count_what_happened(tmp_path, upstreams):
         before, "switchboard_active_streams", surface="openai_chat")
 
 
+def test_fallback_is_counted_and_the_usage_row_names_the_provider_that_answered(tmp_path, upstreams):
+    models = [{"id": "primary", "provider": "openai", "model": "gpt-x", "fallbacks": ["mock"]}]
+    app = make_app(tmp_path, upstreams, models=models)
+    client = app.test_client()
+    before = scrape(client, auth(ADMIN))
+    upstreams["openai"].reply(Reply.json({"error": {"message": "down"}}, status=500))
+    assert openai_json(client, "primary", OPEN).status_code == 200
+    after = scrape(client, auth(ADMIN))
+    assert value(after, "switchboard_fallbacks_total", model="primary", fallback="mock") - value(
+        before, "switchboard_fallbacks_total", model="primary", fallback="mock") == 1
+    (row,) = usage_rows(app)
+    assert (row.model, row.provider, row.status) == ("primary", "demo", "ok")
+
+
 def test_metrics_modes(tmp_path):
     admin_only = make_app(tmp_path).test_client()
     assert admin_only.get("/metrics").status_code == 401
@@ -388,6 +481,14 @@ def test_no_key_appears_in_logs_or_responses_on_any_error_path(tmp_path, upstrea
     call("/api/chat", chat_body("anthropic/claude-sonnet-4-5"), OPEN)
     client.get("/v1/usage", headers=auth(TEAM))  # 403
     client.get("/metrics", headers=auth("sk-client-WRONG-RECOGNIZABLE"))  # 401
+    call("/v1/responses", {"model": "anthropic/x", "input": "hi"}, TEAM)  # 403 on another surface
+    call("/v1/responses", {"model": "mock", "input": "hi"}, headers={"x-api-key": "sk-client-WRONG-RECOGNIZABLE"})
+    socketio = app.extensions["socketio"]
+    refused = socketio.test_client(app, auth={"token": "sk-client-WRONG-RECOGNIZABLE"})  # connection refused
+    assert not refused.is_connected()
+    socket = socketio.test_client(app, auth={"token": TEAM})
+    socket.emit("chat", {"model": "anthropic/x", "messages": [{"role": "user", "content": "hi"}]})
+    bodies.append(json.dumps(socket.get_received()))
     text = log_output.getvalue()
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert len(lines) >= 14

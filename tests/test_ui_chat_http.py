@@ -10,6 +10,9 @@ import time
 import pytest
 import requests
 import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from proxy import create_app
 from proxy.config import ProviderSettings
@@ -46,13 +49,14 @@ def fake():
         yield upstream
 
 
-def make_app(tmp_path, fake, **yaml_values):
+def make_app(tmp_path, fake, overrides: dict | None = None, **yaml_values):
     path = tmp_path / "switchboard.yaml"
     path.write_text(yaml.safe_dump({"presets": PRESETS, **yaml_values}))
     return create_app({
         "demo_delay": 0, "config_file": str(path), "database_path": str(tmp_path / "db.sqlite"),
         "providers": {"openai": ProviderSettings(api_key=openai_fake.KEY, base_url=fake.url, key_variable="OPENAI_API_KEY")},
         "models": [{"id": "openai-chat", "provider": "openai", "model": "chat"}],
+        **(overrides or {}),
     })
 
 
@@ -158,8 +162,7 @@ def test_blocks_and_settings_merge_and_null_removes(tmp_path, fake):
 
 
 def test_everything_is_per_caller(tmp_path, fake):
-    app = make_app(tmp_path, fake)
-    app.extensions["switchboard"].settings.api_keys = ["key-a", "key-b"]
+    app = make_app(tmp_path, fake, {"api_keys": ["key-a", "key-b"]})
     client = app.test_client()
     a, b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
     assert client.get("/api/ai/settings").status_code == 401
@@ -201,9 +204,6 @@ def test_a_departed_client_stops_the_upstream_without_grace(tmp_path):
 
 # -- hostile input ----------------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given  # noqa: E402
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st  # noqa: E402
 
 leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12))
 value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
@@ -274,3 +274,10 @@ def fuzz_app(factory):
         _FUZZ_APPS["app"] = create_app({"demo_delay": 0, "config_file": str(path / "c.yaml"),
                                         "database_path": str(path / "db.sqlite")})
     return _FUZZ_APPS["app"]
+
+
+def test_a_mistyped_default_preset_fails_at_start(tmp_path, fake):
+    with pytest.raises(ValueError, match="default_preset"):
+        make_app(tmp_path, fake, default_preset="qiuck")
+    with pytest.raises(ValueError, match="settings"):
+        make_app(tmp_path, fake, settings=["ai:preset"])

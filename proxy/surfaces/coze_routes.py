@@ -9,8 +9,9 @@ surface, and `x-model-type: conversation` for providers other than Coze
     GET    /v1/workflows/sessions/<id>          one run: status, pending question
 
     /v1/chat/completions with x-model-type: conversation on a non-Coze model
-        -> StoredConversation.prepare(request) -> history from the store + the new turn
-        -> provider -> events -> ConversationTurn.record (store) -> client
+        -> conversation_mode (a runner hook of the OpenAI surface) -> stored_conversation:
+           history from the store + the new turn -> provider -> events
+        -> ConversationTurn.record (the turn is stored before the end goes out) -> client
 
 Everything is scoped to the caller's API key (the store owner): another key's
 ids do not exist. A Coze conversation is a store record whose metadata names
@@ -64,6 +65,12 @@ def coze_provider():
     return switchboard().router.providers.get("coze")
 
 
+def coze_route(metadata: dict):
+    """The declared model a Coze conversation was made with (its own token
+    and base URL), or None for the provider's own."""
+    return switchboard().router.routes.get(metadata.get("model") or "")
+
+
 # --------------------------------------------------------------------------
 # Conversations
 # --------------------------------------------------------------------------
@@ -104,7 +111,7 @@ def history(conversation_id: str) -> Response:
     conversation = find_conversation(conversation_id, with_messages=True)
     coze_id = (conversation.metadata or {}).get("coze_conversation_id")
     if coze_id:
-        messages = coze_provider().conversation_history(coze_id)
+        messages = coze_provider().conversation_history(coze_id, coze_route(conversation.metadata))
     else:
         messages = [{"id": m.id, "role": m.role, "content": m.message().text, "created_at": timestamp(m.created_at),
                      "status": m.status} for m in conversation.messages]
@@ -116,7 +123,8 @@ def delete(conversation_id: str) -> Response:
     conversation = find_conversation(conversation_id)
     coze_id = (conversation.metadata or {}).get("coze_conversation_id")
     if coze_id:
-        coze_provider().delete_conversation(coze_id)  # raises (and keeps ours) when Coze refuses
+        # raises (and keeps ours) when Coze refuses
+        coze_provider().delete_conversation(coze_id, coze_route(conversation.metadata))
     switchboard().store.delete_conversation(conversation.id, owner())
     return json_response({"id": conversation.id, "object": "conversation.deleted", "deleted": True})
 

@@ -7,7 +7,7 @@ configuration, saved conversations and resumable replies.
                                                      -> frames -> resume hub + SSE response
     GET  /api/ai/chat/<blockId>[/<chatId>]/stream, /api/chat/<chatId>/stream -> replay or 204
     GET|PUT /api/ai/blocks/<blockId>    GET|PUT /api/ai/settings
-    POST|GET|DELETE /api/ai/conversations/<blockId>
+    POST|GET|DELETE /api/ai/conversations/<blockId>         (stored state: ui_chat_state.py)
 
 Everything is scoped to the caller (the owner of the API key, "" without
 keys). Errors before the stream are a JSON body with a real status, which
@@ -29,11 +29,12 @@ from flask import Blueprint, Response, g, request
 from .. import chat as chat_runner
 from .. import sse
 from ..chat import DepartureWatch, FirstEvent, Surface
-from ..errors import BadRequest, ProxyError
+from ..errors import ProxyError
 from ..request_context import require_caller
 from ..store import StoreError
 from ..streaming import Body, pump, relay, sse_response
 from . import ui_chat_codec as codec
+from . import ui_chat_state as state
 from .common import error_response, json_response, read_json, switchboard
 from .ui_chat_codec import presets as preset_config
 from .ui_chat_resume import open_hub
@@ -43,9 +44,6 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("ui_chat", __name__)
 SURFACE = Surface("ui_chat", codec.decode_request, codec.error_body, prefixes=("/api/ai/",))
 
-BLOCK = "block"
-SETTINGS = ("settings", "global")
-SEEDED = "switchboard:seeded"  # marks a settings record that already holds the YAML initial values
 
 
 @blueprint.errorhandler(ProxyError)
@@ -85,28 +83,23 @@ def grace_seconds(settings) -> float:
 
 
 def available_presets(board) -> dict:
-    presets = getattr(board.router, "presets", None)
-    if presets is None:
-        presets = board.settings.extra.get("presets") or {}
-    return dict(presets)
+    return board.router.presets
 
 
 def default_preset(settings) -> str | None:
-    return getattr(settings, "default_preset", None) or settings.extra.get("default_preset")
+    return settings.extra.get("default_preset")
 
 
-def current_settings(who: str) -> dict:
-    board = switchboard()
-    stored = board.store.get_meta(who, *SETTINGS)
-    if SEEDED not in stored:
-        return dict(board.settings.extra.get("settings") or {})
-    return {k: v for k, v in stored.items() if k != SEEDED}
-
-
-def require_map(value: Any, what: str) -> dict:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be a JSON object; a null value removes that key", param=what)
-    return value
+@blueprint.record_once
+def check_configuration(state) -> None:
+    """A mistyped default_preset or settings: section fails at start-up, not on every chat."""
+    board = state.app.extensions["switchboard"]
+    name = default_preset(board.settings)
+    if name is not None and name not in available_presets(board):
+        known = ", ".join(sorted(available_presets(board))) or "none are configured"
+        raise ValueError(f"default_preset: {name!r} is not one of the presets: ({known})")
+    if not isinstance(board.settings.extra.get("settings") or {}, dict):
+        raise ValueError("settings: must be a mapping such as {\"ai:preset\": writer}")
 
 
 # --------------------------------------------------------------------------
@@ -159,8 +152,8 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
     resolved = preset_config.resolve(
         available_presets(board), board.settings.default_model, overrides,
         query=request.args.get("preset"),
-        block=(lambda: board.store.get_meta(who, BLOCK, block_id)) if block_id is not None else None,
-        settings=lambda: current_settings(who),
+        block=(lambda: board.store.get_meta(who, state.BLOCK, block_id)) if block_id is not None else None,
+        settings=lambda: state.current_settings(board, who),
         default_preset=default_preset(board.settings))
     apply(chat.request, resolved, overrides)
 
@@ -175,7 +168,7 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
     builder = codec.MessageBuilder(message_id, last if continuing else None)
     chat_key = block_id if block_id is not None else chat_id
     text_protocol = request.args.get("protocol") == "text"
-    names = resume_names(who, block_id, chat_id) if not text_protocol else []
+    names = state.resume_names(who, block_id, chat_id) if not text_protocol else []
     departure = Departure(chat, grace_seconds(board.settings))
     client_tools = [tool.name for tool in chat.request.tools]
     store = board.store
@@ -208,9 +201,20 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
                     builder.error = codec.encode.error_text(failure)
                 finished = builder.finish_reason is not None and builder.error is None
                 status = None if finished else ("aborted" if chat.cancelled else "failed")
-                save_exchange(store, who, chat_key, history, builder.message(status))
+                state.save_exchange(store, who, chat_key, history, builder.message(status))
 
     return respond(chat, first, departure, produce, names, text_protocol)
+
+
+def open_recording(names: list[str]):
+    """Where the reply is kept for resuming; a broken Redis costs the resume, not the reply."""
+    if not names:
+        return None
+    try:
+        return hub().open(names)
+    except Exception:
+        log.exception("the reply cannot be kept for resuming")
+        return None
 
 
 def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[str], text_protocol: bool) -> Response:
@@ -220,7 +224,7 @@ def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[
     with DepartureWatch(chat):
         chat.open()  # errors before the stream: JSON with their status
         # registered before the response starts: a resume right after the POST finds it
-        departure.recording = hub().open(names) if names else None
+        departure.recording = open_recording(names)
         frames = produce(first.watch(chat.events()))
         if text_protocol:
             # no heartbeats: they would be text; the total timeout bounds a silent upstream
@@ -255,38 +259,6 @@ def apply(chat_request, resolved, overrides) -> None:
             chat_request.extra.setdefault(name, value)
 
 
-def resume_names(who: str, block_id: str | None, chat_id: str | None) -> list[str]:
-    if block_id is not None:
-        names = [f"{who}|block:{block_id}"]
-        if chat_id:
-            names.append(f"{who}|block:{block_id}|chat:{chat_id}")
-        return names
-    return [f"{who}|chat:{chat_id}"] if chat_id else []
-
-
-def save_exchange(store, who: str, chat_key: str, history: list[dict], reply: dict) -> None:
-    """Keep the exchange without waiting for the client to save it. The body
-    normally holds the whole history: then the stored chat becomes exactly
-    what the client shows. A body trimmed by the app only adds or updates."""
-    try:
-        messages = [m for m in history if isinstance(m.get("id"), str) and m["id"] != reply["id"]] + [reply]
-        stored = store.get_ui_messages(who, chat_key)
-        if stored is None or (len(messages) > 1 and stored[0].get("id") == messages[0]["id"]):
-            store.put_ui_messages(who, chat_key, unique(messages))
-        else:
-            store.upsert_ui_messages(who, chat_key, unique(messages))
-    except Exception:
-        log.exception("storing a UI chat exchange failed")
-
-
-def unique(messages: list[dict]) -> list[dict]:
-    """The last message with each id, in the order ids first appear."""
-    by_id: dict[str, dict] = {}
-    for message in messages:
-        by_id[message["id"]] = message
-    return list(by_id.values())
-
-
 # --------------------------------------------------------------------------
 # resume
 # --------------------------------------------------------------------------
@@ -298,7 +270,10 @@ class _Nothing:
 
 
 def replay(name: str) -> Response:
-    frames = hub().replay(name)
+    try:
+        frames = hub().replay(name)
+    except Exception as error:  # Redis unreachable: say so in this surface's shape
+        raise ProxyError(f"resuming is unavailable: {error}", status=503, code="store_unavailable") from None
     if frames is None:
         return Response(status=204)
     return sse_response(frames, _Nothing(), switchboard().settings.heartbeat_seconds, headers=codec.HEADERS)
@@ -326,32 +301,26 @@ def resume_chat(chat_id: str) -> Response:
 
 @blueprint.get("/api/ai/blocks/<block_id>")
 def get_block(block_id: str) -> Response:
-    return json_response({"id": block_id, "meta": switchboard().store.get_meta(g.ui_owner, BLOCK, block_id)})
+    return json_response({"id": block_id, "meta": switchboard().store.get_meta(g.ui_owner, state.BLOCK, block_id)})
 
 
 @blueprint.put("/api/ai/blocks/<block_id>")
 def put_block(block_id: str) -> Response:
-    body = require_map(read_json(), "the request body")
-    changes = require_map(body.get("meta"), "meta")
-    meta = switchboard().store.merge_meta(g.ui_owner, BLOCK, block_id, changes)
+    body = state.require_map(read_json(), "the request body")
+    changes = state.require_map(body.get("meta"), "meta")
+    meta = switchboard().store.merge_meta(g.ui_owner, state.BLOCK, block_id, changes)
     return json_response({"id": block_id, "meta": meta})
 
 
 @blueprint.get("/api/ai/settings")
 def get_settings() -> Response:
-    return json_response(current_settings(g.ui_owner))
+    return json_response(state.current_settings(switchboard(), g.ui_owner))
 
 
 @blueprint.put("/api/ai/settings")
 def put_settings() -> Response:
-    changes = require_map(read_json(), "the request body")
-    if SEEDED in changes:
-        raise BadRequest(f"{SEEDED!r} is reserved", param=SEEDED)
-    store = switchboard().store
-    if SEEDED not in store.get_meta(g.ui_owner, *SETTINGS):
-        changes = {**current_settings(g.ui_owner), **changes, SEEDED: True}
-    merged = store.merge_meta(g.ui_owner, *SETTINGS, changes)
-    return json_response({k: v for k, v in merged.items() if k != SEEDED})
+    changes = state.require_map(read_json(), "the request body")
+    return json_response(state.put_settings(switchboard(), g.ui_owner, changes))
 
 
 # --------------------------------------------------------------------------
@@ -359,28 +328,10 @@ def put_settings() -> Response:
 # --------------------------------------------------------------------------
 
 
-def require_ui_messages(value: Any) -> list[dict]:
-    if not isinstance(value, list):
-        raise BadRequest("'messages' must be an array of UIMessages {id, role, parts}", param="messages")
-    seen: set[str] = set()
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict) or not isinstance(message.get("id"), str) or not message["id"]:
-            raise BadRequest(f"{where} must be a UIMessage with a string id", param=f"{where}.id")
-        if message.get("role") not in codec.decode.ROLES:
-            raise BadRequest(f"{where}.role must be one of system, user, assistant", param=f"{where}.role")
-        if not isinstance(message.get("parts"), list):
-            raise BadRequest(f"{where}.parts must be an array", param=f"{where}.parts")
-        if message["id"] in seen:
-            raise BadRequest(f"{where}.id {message['id']!r} appears twice", param=f"{where}.id")
-        seen.add(message["id"])
-    return value
-
-
 @blueprint.post("/api/ai/conversations/<block_id>")
 def save_conversation(block_id: str) -> Response:
-    body = require_map(read_json(), "the request body")
-    messages = require_ui_messages(body.get("messages"))
+    body = state.require_map(read_json(), "the request body")
+    messages = state.require_ui_messages(body.get("messages"))
     switchboard().store.put_ui_messages(g.ui_owner, block_id, messages)
     return json_response({"messages": messages})
 

@@ -128,33 +128,56 @@ return 1
 
 
 class _RedisRecording(Recording):
+    """Frames go to Redis from a writer of their own (a greenlet under
+    gevent): the reply never waits for Redis, and the frames that arrive
+    during one round trip go together in the next pipeline."""
+
     def __init__(self, hub: "RedisHub", pointers: list[str], stream_id: str) -> None:
         self.hub, self.pointers, self.stream_id = hub, pointers, stream_id
         self.key = hub.stream_key(stream_id)
-        self.started = False
+        self.pending: list[bytes] = []
+        self.closed = False
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        threading.Thread(target=self._write, daemon=True).start()
 
     def append(self, frame: bytes) -> None:
-        try:
-            if not self.started:
-                pipe = self.hub.client.pipeline(transaction=False)
-                pipe.xadd(self.key, {"f": frame})
-                pipe.expire(self.key, POINTER_TTL)
-                pipe.execute()
-                self.started = True
-            else:
-                self.hub.client.xadd(self.key, {"f": frame})
-        except Exception:  # the live reply must not die because resuming broke
-            log.exception("recording a UI chat frame in Redis failed")
+        with self.lock:
+            self.pending.append(frame)
+        self.wake.set()
 
     def close(self) -> None:
-        try:
-            pipe = self.hub.client.pipeline(transaction=False)
-            pipe.xadd(self.key, {"end": b"1"})
-            pipe.expire(self.key, FINISHED_TTL)
-            pipe.execute()
-            self.hub.release(keys=self.pointers, args=[self.stream_id])
-        except Exception:
-            log.exception("closing a UI chat recording in Redis failed")
+        with self.lock:
+            self.closed = True
+        self.wake.set()
+
+    def _write(self) -> None:
+        first = True
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            with self.lock:
+                frames, self.pending = self.pending, []
+                ending = self.closed
+            try:
+                pipe = self.hub.client.pipeline(transaction=False)
+                for frame in frames:
+                    pipe.xadd(self.key, {"f": frame})
+                if first:
+                    pipe.expire(self.key, POINTER_TTL)
+                    first = False
+                if ending:
+                    pipe.xadd(self.key, {"end": b"1"})
+                    pipe.expire(self.key, FINISHED_TTL)
+                pipe.execute()
+                if ending:
+                    self.hub.release(keys=self.pointers, args=[self.stream_id])
+            except Exception:  # the live reply must not die because resuming broke
+                log.exception("recording a UI chat reply in Redis failed")
+                if ending:
+                    return
+            if ending:
+                return
 
     def last_read(self) -> float:
         try:

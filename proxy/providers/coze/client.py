@@ -17,6 +17,7 @@ import base64
 import logging
 import threading
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 import orjson
 import requests
@@ -112,8 +113,7 @@ class CozeCalls:
 
     def open_stream(self, path: str, key: str, base: str, body: dict, params: dict | None = None) -> requests.Response:
         """POST a streaming call; a JSON answer (Coze's HTTP-200 errors) raises."""
-        query = "&".join(f"{name}={value}" for name, value in (params or {}).items())
-        url = f"{base}{path}" + (f"?{query}" if query else "")
+        url = f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
         headers = {**self.headers(key), "Accept": "text/event-stream"}
         response = self.client.post(url, body, headers, stream=True, secrets=(key,))
         content_type = response.headers.get("Content-Type", "")
@@ -158,9 +158,9 @@ class CozeCalls:
             log.info("coze chat %s not cancelled: %s", chat_id, error.message)
 
 
-    def conversation_history(self, coze_conversation_id: str) -> list[dict]:
+    def conversation_history(self, coze_conversation_id: str, route=None) -> list[dict]:
         """Questions and answers of a Coze conversation, oldest first."""
-        key, base = self.key(), self.base_url()
+        key, base = self.key(route), self.base_url(route)
         messages: list[dict] = []
         after: str | None = None
         for _ in range(100):  # 50 a page: 5,000 messages at most
@@ -181,6 +181,6 @@ class CozeCalls:
             after = str(envelope.body.get("last_id") or page[-1].get("id"))
         return messages
 
-    def delete_conversation(self, coze_conversation_id: str) -> None:
+    def delete_conversation(self, coze_conversation_id: str, route=None) -> None:
         """Deletes the conversation on Coze (not only its context)."""
-        self.call("DELETE", f"/v1/conversations/{coze_conversation_id}", self.key(), self.base_url())
+        self.call("DELETE", f"/v1/conversations/{coze_conversation_id}", self.key(route), self.base_url(route))

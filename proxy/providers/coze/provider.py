@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterator, Mapping
 import requests
 
 from ...canonical import ChatRequest, Event
-from ...errors import BadRequest, NotFound, ProxyError, UpstreamError
+from ...errors import BadRequest, NotFound, ProxyError, StoreUnavailable, UpstreamError
+from ...store.base import StoreError
 from ..base import ModelRoute, Provider, UpstreamStream, capabilities
 from ..http import SSEReader, UpstreamClient
 from .client import ConversationLocks, CozeCalls
@@ -46,6 +47,7 @@ from .request import (
     conversation_body,
     enter_messages,
     last_user_text,
+    missing_bot,
     pending_tool_outputs,
     require_user_turn,
     resolve_target,
@@ -113,6 +115,7 @@ class CozeProvider(CozeCalls, Provider):
         return [ModelRoute(f"coze/{bot}", self.name, bot, "coze", capabilities({"imageInput": True}))]
 
     # -- plumbing -------------------------------------------------------
+
     def base_url(self, route: ModelRoute | None = None) -> str:
         credentials = (route.credentials if route is not None else None) or self.credentials
         return (credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -124,6 +127,12 @@ class CozeProvider(CozeCalls, Provider):
     # -- open -----------------------------------------------------------
 
     def open(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
+        try:
+            return self.open_mode(request, route)
+        except StoreError as error:  # conversations and workflow sessions live in the store
+            raise StoreUnavailable(f"the conversation store is unavailable: {error}") from error
+
+    def open_mode(self, request: ChatRequest, route: ModelRoute) -> UpstreamStream:
         key, base = self.key(route), self.base_url(route)
         target = resolve_target(request, route.upstream_model, self.config)
         if target.mode == "workflow":
@@ -139,7 +148,7 @@ class CozeProvider(CozeCalls, Provider):
             require_user_turn(messages)
             response = self.open_stream("/v3/chat", key, base, chat_body(target, messages, self.config))
             return self.chat_stream(response, key, base)
-        return self.open_conversation(request, target, file_ids, key, base)
+        return self.open_conversation(request, target, file_ids, key, base, route)
 
     def owner(self, target: Target) -> str:
         return str(target.hints.get("owner") or "")
@@ -150,7 +159,8 @@ class CozeProvider(CozeCalls, Provider):
                                 retryable=False)
         return self.store
 
-    def open_conversation(self, request: ChatRequest, target: Target, file_ids: dict, key: str, base: str) -> UpstreamStream:
+    def open_conversation(self, request: ChatRequest, target: Target, file_ids: dict, key: str, base: str,
+                          route: ModelRoute) -> UpstreamStream:
         store = self.require_store()
         owner = self.owner(target)
         prior, turn = split_history(request.messages)
@@ -164,7 +174,9 @@ class CozeProvider(CozeCalls, Provider):
                 raise BadRequest(f"conversation {target.conversation_id} is kept by Switchboard, not by Coze: continue it "
                                  "with the model it started with", param=CONVERSATION_HEADER)
             if not target.hints.get("bot_id") and stored.metadata.get("bot_id"):
-                target.bot_id = stored.metadata["bot_id"]
+                target.bot_id = stored.metadata["bot_id"]  # the bot the conversation started with
+            if not target.bot_id:
+                raise missing_bot()
             conversation_id = target.conversation_id
             additional = enter_messages(turn, file_ids, include_system=False)
             require_user_turn(additional)
@@ -183,7 +195,9 @@ class CozeProvider(CozeCalls, Provider):
                 raise UpstreamError(f"{PROVIDER} created a conversation without an id", provider=PROVIDER)
             title = next((m.text for m in turn if m.text), None) or None
             stored = store.create_conversation(owner, title[:80] if title else None, {
-                "provider": "coze", "coze_conversation_id": coze_id, "bot_id": target.bot_id})
+                "provider": "coze", "coze_conversation_id": coze_id, "bot_id": target.bot_id,
+                # a declared model may have its own token and base URL: history and deletion use them too
+                "model": route.id if route.credentials is not None else None})
             conversation_id = stored.id
         created = not target.conversation_id
         release = self.locks.acquire(coze_id, BUSY_WAIT)
@@ -291,10 +305,14 @@ class CozeProvider(CozeCalls, Provider):
             summary = dict(session.summary)
             body = resume_body(session.workflow_id, summary.get("event_id", ""), int(summary.get("interrupt_type") or 0), text)
             response = self.open_stream("/v1/workflow/stream_resume", key, base, body)
-            summary.update(status_detail=None, resumes=int(summary.get("resumes") or 0) + 1, last_input=text)
-            for name in ("event_id", "interrupt_type", "question"):
+            summary.update(resumes=int(summary.get("resumes") or 0) + 1, last_input=text)
+            for name in ("event_id", "interrupt_type", "question", "node_title"):
                 summary.pop(name, None)
-            session = store.update_session(session.id, owner, "running", summary) or session
+            try:
+                session = store.update_session(session.id, owner, "running", summary) or session
+            except BaseException:
+                response.close()
+                raise
         else:
             body = workflow_body(target, text, self.config)
             response = self.open_stream("/v1/workflow/stream_run", key, base, body)
@@ -307,7 +325,6 @@ class CozeProvider(CozeCalls, Provider):
         decoder = WorkflowDecoder()
         session_id = session.id
         base_summary = dict(session.summary)
-
         ended = threading.Event()
 
         def on_end(problem: BaseException | None) -> None:

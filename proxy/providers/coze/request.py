@@ -88,10 +88,14 @@ def resolve_target(request: ChatRequest, upstream_model: str | None, config: Coz
         return target
     model_bot = upstream_model if upstream_model and upstream_model.isdigit() else None
     target.bot_id = hints.get("bot_id") or model_bot or config.bot_id
-    if not target.bot_id:
-        raise BadRequest("Coze needs a bot: send the x-bot-id header, use the model 'coze/<bot_id>' or set COZE_BOT_ID",
-                         param="x-bot-id", code="missing_bot_id")
+    if not target.bot_id and not (mode == "conversation" and target.conversation_id):  # continued: its own bot
+        raise missing_bot()
     return target
+
+
+def missing_bot() -> BadRequest:
+    return BadRequest("Coze needs a bot: send the x-bot-id header, use the model 'coze/<bot_id>' or set COZE_BOT_ID",
+                      param="x-bot-id", code="missing_bot_id")
 
 
 # --------------------------------------------------------------------------
