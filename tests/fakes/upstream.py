@@ -50,7 +50,9 @@ def transcript(vendor: str, name: str) -> bytes:
 class Reply:
     """One scripted answer. `chunks` are written one by one, `delay` apart.
 
-    Faults: `status` >= 400 answers `body` at once; `stall_after=n` stops
+    Faults: `first_delay` holds back the status line and headers too (the
+    response starts with its first chunk): a long one is an upstream that
+    never answers; `status` >= 400 answers `body` at once; `stall_after=n` stops
     after n chunks for `stall` seconds (then continues); `cut_after=n`
     drops the connection after n chunks (no terminator); `malformed_after=n`
     writes a broken line after n chunks.
