@@ -200,7 +200,11 @@ class Chat:
             self.stream.start()
         except BaseException as error:
             self.board.open_chats.discard(self)
+            if isinstance(error, Cancelled) and self.ending is not None:
+                error = self.ending  # ended by the server (shutdown) while connecting, not by the client
             ticket.finish(None, False, self.stream, error if isinstance(error, ProxyError) else None)
+            if error is self.ending:
+                raise error from None
             raise
         self.response_headers.update(getattr(self.stream, "response_headers", None) or {})
 

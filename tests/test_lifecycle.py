@@ -359,3 +359,39 @@ def test_a_missing_provider_key_tells_the_openai_sdk_not_to_retry(tmp_path):
     assert raised.value.response.headers["x-should-retry"] == "false"
     assert "OPENAI_API_KEY" in raised.value.message
     assert len(calls) == 1  # not retried
+
+
+def test_a_chat_ended_by_the_server_while_connecting_gets_the_shutdown_error(tmp_path):
+    """What a stopping worker does (proxy/serving.py) to a chat whose upstream
+    has not answered yet: nothing was sent, so the real status, 503
+    server_shutdown, not the 'client went away' of a departure."""
+    from proxy.chat import shutdown_error
+
+    with FakeUpstream(answer_for(stall=30)) as fake:
+        app = make_app(fake, tmp_path)
+        with ServerThread(app) as server:
+            answers = []
+
+            def ask(stream):
+                answers.append(requests.post(server.url + "/v1/chat/completions", timeout=10,
+                                             json={"model": MODEL, "messages": MESSAGES, "stream": stream}))
+            askers = [threading.Thread(target=ask, args=(stream,)) for stream in (True, False)]
+            for asker in askers:
+                asker.start()
+            client = socketio.Client(reconnection=False)
+            errors = []
+            client.on("error", lambda data: errors.append(data))
+            client.connect(server.url, transports=["websocket"], wait_timeout=10)
+            client.emit("chat", {"model": MODEL, "messages": MESSAGES})
+            try:
+                assert wait_until(lambda: fake.opened == 3, 10)
+                assert board(app).open_chats.end_all(shutdown_error()) == 3
+                for asker in askers:
+                    asker.join(5)
+                assert wait_until(lambda: errors, 5)
+            finally:
+                client.disconnect()
+            assert wait_until(lambda: fake.open_streams == 0, 1.0)
+    assert [a.status_code for a in answers] == [503, 503]
+    assert {a.json()["error"]["code"] for a in answers} == {"server_shutdown"}
+    assert [e["code"] for e in errors] == ["server_shutdown"]
