@@ -15,6 +15,8 @@ from tests.fakes import scripted
 from tests.fakes.live import serve
 from tests.fakes.upstream import FakeUpstream
 
+pytestmark = pytest.mark.integration
+
 KEYS = ["sk-team-a-0123456789", "sk-team-b-0123456789"]
 HEADERS = {"x-model-type": "conversation"}
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"location": {"type": "string"}, "days": {"type": "integer"},
                                      "unit": {"type": "string", "enum": ["c", "f"]}},
