@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run dev lint test test-fast bench clean
+.PHONY: run dev lint test test-fast bench clean chromium
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -20,12 +20,19 @@ dev: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-test: $(VENV)/.dev node_modules/.installed
+test: $(VENV)/.dev node_modules/.installed chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)
+
+# The playground's browser tests drive the system Chromium (Debian package)
+# with Playwright; installed here when missing and we are root, else they skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "chromium is not installed: the browser tests will be skipped"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

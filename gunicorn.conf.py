@@ -1,6 +1,6 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
-Imports only `os`: anything that imports the app or `requests` here would
+Imports only `os` (and `tempfile`): anything that imports the app or `requests` here would
 run in the master before the gevent worker patches (docs/deployment.md, "gunicorn and gevent").
 """
 import os
@@ -23,10 +23,52 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
 # Longer than nginx's upstream keepalive_timeout (60 s).
 keepalive = 75
 preload_app = False
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG= (empty): off
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 control_socket_disable = True
+
+# Prometheus multiprocess mode (proxy/metrics.py): each worker writes its
+# values to files in this directory and /metrics sums them. Set here, in the
+# master, so every worker has it before it imports prometheus_client. An
+# operator's directory is emptied at start (stale files of an earlier run
+# would be summed); otherwise a fresh one is made per master.
+if not os.environ.get("_SWITCHBOARD_METRICS_READY"):  # once per master, not again on reload (HUP)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        os.makedirs(_directory, exist_ok=True)
+        for _name in os.listdir(_directory):
+            if _name.endswith(".db"):
+                os.remove(os.path.join(_directory, _name))
+    else:
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="switchboard-metrics-")
+        os.environ["_SWITCHBOARD_METRICS_OWNED"] = "1"
+    os.environ["_SWITCHBOARD_METRICS_READY"] = "1"
+
+def child_exit(server, worker):
+    """A worker ended: drop its live gauges (active streams), as
+    prometheus_client.multiprocess.mark_process_dead does; importing that
+    here would pull urllib and ssl into the master before gevent patches."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    for name in os.listdir(directory):
+        if name.startswith("gauge_live") and name.endswith(f"_{worker.pid}.db"):
+            try:
+                os.remove(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+
+
+def on_exit(server):
+    """Remove the metrics directory this master made."""
+    if os.environ.get("_SWITCHBOARD_METRICS_OWNED"):
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+        os.rmdir(directory)
 
 
 def post_worker_init(worker):

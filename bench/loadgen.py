@@ -29,6 +29,7 @@ import time
 from urllib.parse import urlsplit
 
 CONTENT_MARK = b'"content":"'
+UI_TEXT = b'"type":"text-delta"'  # the AI SDK UI message stream's first text
 EMPTY_CONTENT = b'"content":""'
 ANTHROPIC_TEXT = b'"type":"text_delta"'
 RESPONSES_TEXT = b"event: response.output_text.delta"
@@ -157,10 +158,10 @@ class Stream(asyncio.Protocol):
             result.events += 1
             if result.ttft is None and (
                 (CONTENT_MARK in event and EMPTY_CONTENT not in event) or ANTHROPIC_TEXT in event
-                or event.startswith(RESPONSES_TEXT)
+                or event.startswith(RESPONSES_TEXT) or UI_TEXT in event
             ):
                 result.ttft = time.perf_counter() - self.started
-            if event.startswith((b'data: {"error"', b"event: error", b"event: response.failed")):
+            if event.startswith((b'data: {"error"', b"event: error", b"event: response.failed", b'data: {"type":"error"')):
                 result.error = result.error or "in-band error event"
             if event == b"data: [DONE]" or event.startswith(b"event: message_stop"):
                 self.terminated = True
@@ -219,6 +220,12 @@ class Load:
             return {"model": self.args.model, "messages": messages}
         if self.args.format == "responses":  # Open Responses, not stored: the streaming path alone
             return {"model": self.args.model, "input": "Say something.", "stream": True, "store": False}
+        if self.args.format in ("ui", "ui-unsaved"):  # what useChat's DefaultChatTransport posts
+            body = {"id": "bench", "trigger": "submit-message", "model": self.args.model,
+                    "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Say something."}]}]}
+            if self.args.format == "ui-unsaved":
+                del body["id"]  # on /api/chat: no chat to store or resume, the protocol alone
+            return body
         return {"model": self.args.model, "messages": messages, "stream": True,
                 "stream_options": {"include_usage": True}}
 
@@ -328,7 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark load generator")
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", default="openai/bench-model")
-    parser.add_argument("--format", choices=("openai", "anthropic", "workbench", "responses"), default="openai")
+    parser.add_argument("--format", choices=("openai", "anthropic", "workbench", "responses", "ui", "ui-unsaved"),
+                        default="openai")
     parser.add_argument("-c", "--concurrency", type=int, default=1)
     parser.add_argument("-n", "--requests", type=int, default=100)
     parser.add_argument("--ramp", type=float, default=0.0, help="seconds over which the slots start")

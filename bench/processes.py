@@ -108,8 +108,9 @@ def rss_and_cpu(pid: int) -> tuple[int, float]:
 class Gunicorn:
     """The server under test: production config, N gevent workers, one port."""
 
-    def __init__(self, workers: int, upstream: FakeUpstream, log: Path, workdir: Path) -> None:
+    def __init__(self, workers: int, upstream: FakeUpstream, log: Path, workdir: Path, env: dict | None = None) -> None:
         self.port = 0  # gunicorn binds a free port and logs it (no race for a port picked beforehand)
+        extra_env = env
         env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -127,6 +128,7 @@ class Gunicorn:
         }
         for name in ("SWITCHBOARD_CONFIG", "REDIS_URL", "GEMINI_API_KEY", "COZE_API_KEY"):
             env.pop(name, None)
+        env.update(extra_env or {})
         self.log_path = log
         self.log = log.open("wb")
         self.workers = workers

@@ -6,7 +6,11 @@
     2. start gunicorn as in production (one gevent worker), run the scenarios
        through it with the same load, sampling the worker's RSS and CPU;
        (d) on a fresh worker of its own
-    3. again with two workers for the throughput scenario (b)
+    3. again with two workers for the throughput scenario (b), and (b) on one
+       worker with per-key limits and usage accounting on (a key with rpm,
+       tpm, max_concurrent and a budget that the load never reaches; limits
+       and usage in Redis when one answers at BENCH_REDIS_URL, default
+       redis://127.0.0.1:6379/0, else per process and SQLite)
     4. write results.json (figures, targets, machine) and summary.md
 
 Scenarios (specs in SCENARIOS; `--smoke` shrinks every count so the run takes
@@ -17,6 +21,7 @@ seconds and only checks that the harness works):
     d  2,000 open streams on one worker, slow pacing: RSS per open stream
     e  Anthropic upstream answered to an OpenAI client (translation) vs passthrough
     f  Open Responses (/v1/responses) vs Chat Completions, same upstream and load: worker CPU per event
+    g  the AI SDK UI message stream (useChat) vs Chat Completions, same upstream: worker CPU per event
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from .processes import ROOT, FakeUpstream, Gunicorn, RssSampler, run_load
 OPENAI_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 ANTHROPIC_PATH = "/v1/messages"
+UI_PATH = "/api/ai/chat/bench"
 PASSTHROUGH_MODEL = "openai/bench-model"
 TRANSLATING_MODEL = "anthropic/bench-model"
 
@@ -57,6 +63,8 @@ SCENARIOS = {
               concurrency=50, requests=5000, smoke=dict(concurrency=4, requests=20)),
     "f": dict(title="Open Responses vs Chat Completions, c=50, 20-chunk unpaced streams", chunks=20, ttft=0, pace=0,
               concurrency=50, requests=3000, smoke=dict(concurrency=4, requests=20)),
+    "g": dict(title="UI message stream (useChat) vs Chat Completions, c=20", chunks=20, ttft=0, pace=0,
+              concurrency=20, requests=1000, smoke=dict(concurrency=4, requests=20)),
 }
 
 TARGETS = {
@@ -70,6 +78,7 @@ TARGETS = {
     "d_rss_per_stream_kb": 64,
     "e_translation_cost": 0.20,
     "f_responses_cpu_per_event_over_chat": 0.25,
+    "g_cpu_per_event_vs_chat": 1.25,
 }
 
 
@@ -165,25 +174,69 @@ def raise_fd_limit() -> None:
             pass
 
 
+def team_config(work: Path) -> tuple[dict, str | None, str]:
+    """Environment for (b) with limits and accounting on: the load generator's
+    key ("bench") with limits it never reaches, prices, and Redis if it answers."""
+    import hashlib
+
+    key = "sha256:" + hashlib.sha256(b"bench").hexdigest()
+    config = work / "team.yaml"
+    config.write_text(
+        "keys:\n"
+        f"  - {{name: bench, key: \"{key}\", rpm: 100000000, tpm: 1000000000000, max_concurrent: 100000,\n"
+        "     budget: {tokens: 1000000000000000, period: month}}\n"
+        "prices:\n  openai/*: {input: 2.5, output: 10}\n")
+    env = {"SWITCHBOARD_CONFIG": str(config)}
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    prefix = f"switchboard-bench-{os.getpid()}"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=1)
+        client.ping()
+        client.close()
+    except Exception:
+        return env, None, "per process, usage in SQLite"
+    env.update({"REDIS_URL": url, "SWITCHBOARD_REDIS_PREFIX": prefix})
+    return env, prefix, "Redis (limits: one script per admit and per settle; usage: a stream)"
+
+
+def drop_redis_prefix(prefix: str | None) -> None:
+    if prefix is None:
+        return
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def added(through_ms: float | None, direct_ms: float | None) -> float | None:
     if through_ms is None or direct_ms is None:
         return None
     return round(through_ms - direct_ms, 3)
 
 
-def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
+def run(smoke: bool, out: Path, only: str, log: callable = print, requests: int | None = None) -> dict:
     raise_fd_limit()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     specs = {name: scenario(name, smoke) for name in SCENARIOS if name in only}
+    if requests:  # a short run: fewer requests per scenario, same concurrency
+        for spec in specs.values():
+            spec["requests"] = max(spec["concurrency"], requests)
     results: dict = {"machine": machine(), "smoke": smoke, "scenarios": {}, "targets": TARGETS}
     fake = FakeUpstream(work / "fake.log")
     servers: list[Gunicorn] = []
     try:
         direct_url = fake.url
 
-        def start(workers: int, log_name: str) -> tuple[Gunicorn, str]:
-            server = Gunicorn(workers, fake, work / log_name, work)
+        def start(workers: int, log_name: str, env: dict | None = None) -> tuple[Gunicorn, str]:
+            server = Gunicorn(workers, fake, work / log_name, work, env)
             servers.append(server)
             base = f"http://127.0.0.1:{server.port}"
             fake.configure(chunks=20, ttft=0, pace=0)
@@ -218,6 +271,15 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
                 one[name] = through(server, base + RESPONSES_PATH, spec, model=PASSTHROUGH_MODEL, fmt="responses")
                 log(f"1 worker  f (responses): {brief(one[name])}")
                 continue
+            if name == "g":
+                # Chat Completions right before, so both halves share conditions.
+                one["g_passthrough"] = through(server, base + OPENAI_PATH, spec, model=PASSTHROUGH_MODEL)
+                log(f"1 worker  g (passthrough): {brief(one['g_passthrough'])}")
+                one[name] = through(server, base + UI_PATH, spec, fmt="ui", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name}: {brief(one[name])}")
+                one["g_unsaved"] = through(server, base + "/api/chat", spec, fmt="ui-unsaved", model=PASSTHROUGH_MODEL)
+                log(f"1 worker  {name} (unsaved): {brief(one['g_unsaved'])}")
+                continue
             model = TRANSLATING_MODEL if name == "e" else PASSTHROUGH_MODEL
             one[name] = through(server, base + OPENAI_PATH, spec, model=model)
             log(f"1 worker  {name}: {brief(one[name])}")
@@ -233,7 +295,28 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             log(f"1 worker  d: {brief(one['d'])}")
             servers.pop().close()
 
-        # 3. Two workers, throughput only.
+        # 3. (b) with usage accounting off, then with per-key limits and
+        # accounting on, one worker each, one right after the other.
+        limits_mode = None
+        if "b" in specs:
+            off_config = work / "off.yaml"
+            off_config.write_text("usage: {enabled: false}\n")
+            server, base = start(1, "gunicorn-1-off.log", {"SWITCHBOARD_CONFIG": str(off_config)})
+            fake.configure(chunks=20, ttft=0, pace=0)
+            one["b_off"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
+            log(f"1 worker  b, no keys, accounting off: {brief(one['b_off'])}")
+            servers.pop().close()
+            env, prefix, limits_mode = team_config(work)
+            try:
+                server, base = start(1, "gunicorn-1-limits.log", env)
+                fake.configure(chunks=20, ttft=0, pace=0)
+                one["b_limits"] = through(server, base + OPENAI_PATH, specs["b"], model=PASSTHROUGH_MODEL)
+                log(f"1 worker  b, limits and accounting on ({limits_mode}): {brief(one['b_limits'])}")
+                servers.pop().close()
+            finally:
+                drop_redis_prefix(prefix)
+
+        # 4. Two workers, throughput only.
         two = {}
         if "b" in specs:
             server, base = start(2, "gunicorn-2.log")
@@ -258,6 +341,12 @@ def run(smoke: bool, out: Path, only: str, log: callable = print) -> dict:
             entry["switchboard_1_worker_passthrough"] = one["e_passthrough"]
         if name == "f":
             entry["switchboard_1_worker_chat_completions"] = one["f_chat"]
+        if name == "g":
+            entry["switchboard_1_worker_passthrough"] = one["g_passthrough"]
+            entry["switchboard_1_worker_unsaved"] = one["g_unsaved"]
+        if name == "b" and "b_limits" in one:
+            entry["switchboard_1_worker_accounting_off"] = one["b_off"]
+            entry["switchboard_1_worker_limits"] = {**one["b_limits"], "limits_mode": limits_mode}
         results["scenarios"][name] = entry
     results["figures"] = figures(results["scenarios"])
     for entry in results["scenarios"].values():
@@ -294,6 +383,22 @@ def figures(scenarios: dict) -> dict:
                                                   "met": None}
         found["b_cpu_us_per_event"] = {"value": b["switchboard_1_worker"]["server"]["cpu_us_per_event"],
                                        "target": None, "met": None}
+        if "switchboard_1_worker_limits" in b:
+            off = b["switchboard_1_worker_accounting_off"]
+
+            def cost(run: dict) -> float | None:
+                """Worker CPU per request beyond the run with accounting off."""
+                if run["server"]["cpu_us_per_stream"] is None or off["server"]["cpu_us_per_stream"] is None:
+                    return None
+                return round(run["server"]["cpu_us_per_stream"] - off["server"]["cpu_us_per_stream"], 1)
+
+            found["b_off_streams_per_s"] = {"value": off["streams_per_s"], "target": None, "met": None}
+            found["b_limits_streams_per_s"] = {"value": b["switchboard_1_worker_limits"]["streams_per_s"],
+                                               "target": None, "met": None}
+            found["b_default_accounting_cpu_us_per_request"] = {"value": cost(b["switchboard_1_worker"]),
+                                                                "target": None, "met": None}
+            found["b_limits_cpu_us_per_request"] = {"value": cost(b["switchboard_1_worker_limits"]),
+                                                    "target": None, "met": None}
     if "c" in scenarios:
         c = scenarios["c"]
         check("c_errors", c["switchboard_1_worker"]["errors"], lambda v: v == TARGETS["c_errors"])
@@ -323,6 +428,17 @@ def figures(scenarios: dict) -> dict:
             "responses": f["switchboard_1_worker"]["server"]["cpu_us_per_stream"],
             "chat_completions": f["switchboard_1_worker_chat_completions"]["server"]["cpu_us_per_stream"]},
             "target": None, "met": None}
+    if "g" in scenarios and "switchboard_1_worker_passthrough" in scenarios["g"]:
+        g = scenarios["g"]
+        ui = g["switchboard_1_worker"]["server"]["cpu_us_per_event"]
+        chat = g["switchboard_1_worker_passthrough"]["server"]["cpu_us_per_event"]
+        check("g_cpu_per_event_vs_chat", round(ui / chat, 3) if ui and chat else None,
+              lambda v: v <= TARGETS["g_cpu_per_event_vs_chat"])
+        if "switchboard_1_worker_unsaved" in g:
+            # the protocol alone: no conversation write, no resume recording
+            unsaved = g["switchboard_1_worker_unsaved"]["server"]["cpu_us_per_event"]
+            found["g_unsaved_cpu_per_event_vs_chat"] = {
+                "value": round(unsaved / chat, 3) if unsaved and chat else None, "target": None, "met": None}
     return found
 
 
@@ -355,6 +471,9 @@ def markdown(results: dict) -> str:
         for label, key in (("direct", "direct"), ("Switchboard, 1 worker", "switchboard_1_worker"),
                            ("Switchboard, 1 worker, passthrough", "switchboard_1_worker_passthrough"),
                            ("Switchboard, 1 worker, Chat Completions", "switchboard_1_worker_chat_completions"),
+                           ("Switchboard, 1 worker, nothing stored", "switchboard_1_worker_unsaved"),
+                           ("Switchboard, 1 worker, accounting off", "switchboard_1_worker_accounting_off"),
+                           ("Switchboard, 1 worker, limits + accounting on", "switchboard_1_worker_limits"),
                            ("Switchboard, 2 workers", "switchboard_2_workers")):
             if key not in entry:
                 continue
@@ -382,9 +501,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Switchboard benchmark (see bench/run.py)")
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the harness in seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument("--only", default="abcdef", help="scenario letters to run, e.g. 'ab'")
+    parser.add_argument("--only", default="abcdefg", help="scenario letters to run, e.g. 'ab'")
+    parser.add_argument("--requests", type=int, help="requests per scenario (a short run)")
     args = parser.parse_args(argv)
-    results = run(args.smoke, args.out, args.only)
+    results = run(args.smoke, args.out, args.only, requests=args.requests)
     print(markdown(results))
     print(f"written: {args.out / 'results.json'}, {args.out / 'summary.md'}")
     sys.exit(0)

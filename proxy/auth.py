@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .errors import AuthenticationFailed
+from .keys import KeyPolicy, KeyRing
 
 HOW = "send 'Authorization: Bearer <key>' (or 'x-api-key: <key>') with one of the keys in SWITCHBOARD_API_KEYS"
 
@@ -33,6 +34,8 @@ class Caller:
 
     owner: str = ""
     key_id: str | None = None
+    name: str | None = None  # the key's configured name (keys:), for logs and usage; never the key
+    policy: "KeyPolicy | None" = None  # its models and limits (proxy/keys.py)
 
 
 ANONYMOUS = Caller()
@@ -68,8 +71,20 @@ def presented_key(headers: Mapping[str, str], auth: Any = None) -> str | None:
     return None
 
 
-def identify(api_keys: Iterable[str], key: str | None) -> Caller:
-    """The Caller for a presented key; AuthenticationFailed says what to fix."""
+def identify(api_keys: "KeyRing | Iterable[str]", key: str | None) -> Caller:
+    """The Caller for a presented key; AuthenticationFailed says what to fix.
+    With a KeyRing (the `keys:` list and SWITCHBOARD_API_KEYS) the caller
+    carries the key's name and policy."""
+    if isinstance(api_keys, KeyRing):
+        if not api_keys:
+            return ANONYMOUS
+        if key is None:
+            raise AuthenticationFailed(f"missing API key: {HOW}")
+        policy = api_keys.find(key)
+        if policy is None:
+            raise AuthenticationFailed("invalid API key: it is not one of the keys this server accepts")
+        owner = owner_of(key)
+        return Caller(owner=owner, key_id="key-" + owner[4:16], name=policy.name, policy=policy)
     keys = list(api_keys)
     if not keys:
         return ANONYMOUS

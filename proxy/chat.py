@@ -82,19 +82,35 @@ class OpenChats:
         return len(chats)
 
 
-def register(app: Any, blueprint: Any, surface: Surface | None = None) -> None:
-    """Add a surface's blueprint; its `prefixes` give app-level errors its shape."""
-    app.register_blueprint(blueprint)
+def register(app: Any, blueprint: Any, surface: Surface | None = None, parent: Any = None) -> None:
+    """Add a surface's blueprint; its `prefixes` give app-level errors its shape.
+
+    While Switchboard is being set up (proxy.Switchboard.init_app) the
+    blueprint goes inside Switchboard's own blueprint `parent`; an app that
+    adds a surface later gets it on the app, under Switchboard's url_prefix."""
+    the_board = app.extensions["switchboard"]
+    if parent is not None:
+        parent.register_blueprint(blueprint)
+    else:
+        app.register_blueprint(blueprint, url_prefix=(the_board.url_prefix + (blueprint.url_prefix or "")) or None)
+    the_board.blueprint_names.append(blueprint.name)
     if surface is not None:
-        surfaces = app.extensions["switchboard"].surfaces
+        surfaces = the_board.surfaces
         surfaces.append(surface)
         surfaces.sort(key=lambda known: -max((len(p) for p in known.prefixes), default=0))
 
 
 def error_body_for(app: Any, path: str) -> Callable[[ProxyError], Any] | None:
-    """The error shape of the surface whose path prefix `path` is under."""
+    """The error shape of the surface whose path prefix `path` is under
+    (the path is taken below Switchboard's url_prefix, if it is mounted under one)."""
+    the_board = app.extensions["switchboard"]
+    mount = the_board.url_prefix
+    if mount:
+        if path != mount and not path.startswith(mount + "/"):
+            return None
+        path = path[len(mount):] or "/"
     best, length = None, -1
-    for surface in app.extensions["switchboard"].surfaces:
+    for surface in the_board.surfaces:
         for prefix in surface.prefixes:
             if path.startswith(prefix) and len(prefix) > length:
                 best, length = surface.error_body, len(prefix)
@@ -169,14 +185,22 @@ class Chat:
         cancelled (client gone) while connecting."""
         if self.stream is not None:
             return
-        self.stream = self.board.router.prepare(self.request)
+        # Per-key models and limits (403 / 429) before anything opens; the
+        # ticket accounts the chat once it ended (gate.py).
+        ticket = self.board.gate.admit_chat(self)
+        try:
+            self.stream = self.board.router.prepare(self.request)
+        except BaseException as error:
+            ticket.finish(None, False, None, error if isinstance(error, ProxyError) else None)
+            raise
         self.board.open_chats.add(self)
         if self.cancelled:  # cancelled before there was a stream to cancel
             self.stream.cancel()
         try:
             self.stream.start()
-        except BaseException:
+        except BaseException as error:
             self.board.open_chats.discard(self)
+            ticket.finish(None, False, self.stream, error if isinstance(error, ProxyError) else None)
             raise
         self.response_headers.update(getattr(self.stream, "response_headers", None) or {})
 

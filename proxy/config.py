@@ -41,9 +41,11 @@ ENVIRONMENT = {
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
     "debug_headers": ("SWITCHBOARD_DEBUG_HEADERS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "fetch_private_urls": ("SWITCHBOARD_FETCH_PRIVATE_URLS", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "metrics": ("SWITCHBOARD_METRICS", lambda v: v.strip().lower()),
     "public_url": ("SWITCHBOARD_PUBLIC_URL", str),
     "public_models": ("SWITCHBOARD_PUBLIC_MODELS", lambda v: v.lower() in ("1", "true", "yes", "on")),
     "cors_private_network": ("SWITCHBOARD_CORS_PRIVATE_NETWORK", lambda v: v.lower() in ("1", "true", "yes", "on")),
+    "resume_grace_seconds": ("SWITCHBOARD_RESUME_GRACE_SECONDS", float),
 }
 
 
@@ -72,6 +74,14 @@ class Settings:
     # Image URLs a provider must download itself (Gemini) may point at this
     # server's own network: refused unless deliberately allowed.
     fetch_private_urls: bool = False
+    # GET /metrics: "admin" (an admin key once keys are configured), "open" or "off"
+    metrics: str = "admin"
+    # client keys with their models and limits, prices per model, and the
+    # limits / usage sections (proxy/keys.py, limits.py, usage.py)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    prices: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
     # How clients reach this server (https://llm.example.com): links the demo
     # models serve are absolute under it; unset, they are data: URLs (the
     # Host header a client sends is never reflected into an answer).
@@ -81,6 +91,9 @@ class Settings:
     # answer browsers' Private Network Access preflights (a public page
     # calling this server on a private address) with allow: off by default
     cors_private_network: bool = False
+    # how long a UI chat reply keeps running after its client left with nobody
+    # resuming it (0: a departed client stops the upstream at once)
+    resume_grace_seconds: float = 0.0
     providers: dict[str, ProviderSettings] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # YAML sections other modules read
@@ -108,6 +121,32 @@ class Settings:
                 raise ValueError(f"unknown setting {name!r}")
             setattr(settings, name, value)
         return settings
+
+
+def settings_from_app_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A host app's `app.config` SWITCHBOARD_* keys as setting overrides.
+
+    The keys are the environment variables' names (SWITCHBOARD_API_KEYS,
+    SWITCHBOARD_DEFAULT_MODEL, SWITCHBOARD_CONFIG for the YAML file, ...) or
+    SWITCHBOARD_<SETTING> for any other setting (SWITCHBOARD_PROVIDERS,
+    SWITCHBOARD_MODELS); values may be native (a list) or text as in the environment.
+    """
+    by_variable = {variable: (name, parse) for name, (variable, parse) in ENVIRONMENT.items()}
+    known = {f.name for f in fields(Settings)}
+    overrides: dict[str, Any] = {}
+    for key, value in config.items():
+        if not key.startswith("SWITCHBOARD_"):
+            continue
+        if key == "SWITCHBOARD_CONFIG":
+            overrides["config_file"] = value
+        elif key in by_variable:
+            name, parse = by_variable[key]
+            overrides[name] = parse(value) if isinstance(value, str) else value
+        elif key[len("SWITCHBOARD_"):].lower() in known:
+            overrides[key[len("SWITCHBOARD_"):].lower()] = value
+        else:
+            raise ValueError(f"app.config[{key!r}] is not a Switchboard setting (see proxy/config.py)")
+    return overrides
 
 
 def provider_environment() -> dict[str, tuple[tuple[str, ...], str | None, Mapping[str, str]]]:

@@ -18,10 +18,11 @@ import threading
 import uuid
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Blueprint, Flask, g, has_request_context, request
 
 from .auth import ANONYMOUS, Caller, identify, presented_key
 from .errors import AuthenticationFailed
+from .keys import keyring_of
 
 HEADER = "X-Request-Id"
 # What an incoming id may look like to be kept: it goes into logs and back
@@ -54,9 +55,10 @@ def bind_request_id(request_id: str | None) -> None:
 
 def caller_for(settings: Any, headers: Any, auth: Any = None) -> Caller:
     """The caller of a request or Socket.IO handshake; raises AuthenticationFailed."""
-    if not settings.api_keys:
+    keys = keyring_of(settings)
+    if not keys:
         return ANONYMOUS
-    return identify(settings.api_keys, presented_key(headers, auth))
+    return identify(keys, presented_key(headers, auth))
 
 
 def require_caller() -> Caller:
@@ -67,7 +69,10 @@ def require_caller() -> Caller:
     return g.caller
 
 
-def init_app(app: Flask, settings: Any) -> None:
+def init_app(app: Flask | Blueprint, settings: Any) -> None:
+    """On the app (stand-alone) or on Switchboard's own blueprint (mounted
+    in a host app: the host's requests are left alone)."""
+
     @app.before_request
     def identify_request() -> None:
         g.request_id = request_id_from(request.headers.get(HEADER))

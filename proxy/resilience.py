@@ -25,9 +25,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Iterator
 
+from . import metrics
 from .canonical import CONTENT_EVENTS, ChatRequest, Error, Event
 from .errors import BadRequest, Cancelled, ProxyError, UpstreamError
 from .providers.base import ModelRoute, UpstreamStream
+from .providers.redaction import scrub_error
 
 if TYPE_CHECKING:
     from .router import Router
@@ -107,13 +109,19 @@ class ResilientStream(UpstreamStream):
     def _after_failure(self, error: ProxyError) -> None:
         """Sleep and retry the same model, move to the next fallback, or raise `error`."""
         route = self.route
+        # Providers redact their key from errors already (providers/http.py
+        # open_upstream); this repeats it for any provider that does not, before
+        # the error is logged here or handed to the client.
+        scrub_error(error, self.router.secrets(route))
         self.attempts.append((route.id, error.code))
         if self.cancelled.is_set():
             raise Cancelled("the client went away")
+        metrics.UPSTREAM_ERRORS.labels(route.provider, error.code).inc()
         if error.retryable and self.retries < self.router.settings.max_retries:
             delay = backoff_delay(error, self.retries, self.router.settings.retry_base_delay)
             if delay is not None:
                 self.retries += 1
+                metrics.RETRIES.labels(route.provider).inc()
                 log.warning("model %s failed (%s: %s); retry %d in %.2fs",
                             route.id, error.code, error.message, self.retries, delay)
                 if self.cancelled.wait(delay):
@@ -122,6 +130,7 @@ class ResilientStream(UpstreamStream):
         if should_fall_back(error) and self.index + 1 < len(self.plan):
             self.index += 1
             self.retries = 0
+            metrics.FALLBACKS.labels(route.id, self.route.id).inc()
             log.warning("model %s failed (%s: %s); falling back to %s",
                         route.id, error.code, error.message, self.route.id)
             return
@@ -161,6 +170,8 @@ class ResilientStream(UpstreamStream):
                 try:
                     for event in iter(stream):
                         if delivered:
+                            if event.type == "error" and not isinstance(event.error, Cancelled):
+                                metrics.UPSTREAM_ERRORS.labels(self.route.provider, event.error.code).inc()
                             yield event
                             if event.type == "finish" or event.type == "error":
                                 return
@@ -184,6 +195,8 @@ class ResilientStream(UpstreamStream):
                                                 code="stream_incomplete")
                 except ProxyError as error:
                     if delivered:
+                        if not isinstance(error, Cancelled):
+                            metrics.UPSTREAM_ERRORS.labels(self.route.provider, error.code).inc()
                         raise
                     failure = error
                 close_attempt(stream)

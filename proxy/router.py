@@ -211,6 +211,13 @@ class Router:
             return provider.configured
         return provider.usable(route.credentials)
 
+    def secrets(self, route: ModelRoute) -> tuple[str, ...]:
+        """The keys a call on `route` may send: never to be logged or shown."""
+        provider = self.providers.get(route.provider)
+        keys = (getattr(route.credentials, "api_key", None),
+                getattr(getattr(provider, "credentials", None), "api_key", None))
+        return tuple(key for key in keys if isinstance(key, str) and key)
+
     def missing_key_message(self, route: ModelRoute) -> str:
         credentials = route.credentials or self.providers[route.provider].credentials
         variable = credentials.key_variable

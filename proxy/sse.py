@@ -53,9 +53,34 @@ def iter_raw(response: Any) -> Iterator[bytes]:
         yield chunk
 
 
-def read_events(response: Any) -> Iterator[Event]:
-    """SSE events (`.event`, `.data`, `.id`) of a streamed upstream response."""
-    return SSEClient(iter_raw(response)).events()
+class EventTooLarge(ValueError):
+    """More bytes than the limit arrived without completing an event."""
+
+
+def read_events(response: Any, max_event_bytes: int | None = None) -> Iterator[Event]:
+    """SSE events (`.event`, `.data`, `.id`) of a streamed upstream response.
+
+    With `max_event_bytes`, an upstream that sends more than that without
+    ending an event (one endless line) raises EventTooLarge instead of
+    growing the parser's buffer without bound."""
+    if max_event_bytes is None:
+        return SSEClient(iter_raw(response)).events()
+    return _bounded(iter_raw(response), max_event_bytes)
+
+
+def _bounded(chunks: Iterator[bytes], limit: int) -> Iterator[Event]:
+    pending = [0]  # bytes read since the last complete event
+
+    def counted() -> Iterator[bytes]:
+        for chunk in chunks:
+            pending[0] += len(chunk)
+            if pending[0] > limit:
+                raise EventTooLarge(f"more than {limit} bytes without the end of an event")
+            yield chunk
+
+    for event in SSEClient(counted()).events():
+        pending[0] = 0
+        yield event
 
 
 def parse(chunks: Iterable[bytes] | bytes) -> list[Event]:

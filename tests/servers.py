@@ -19,8 +19,10 @@ BIN = pathlib.Path(sys.executable).parent
 
 
 class ServerProcess:
-    def __init__(self, name: str, argv: list[str], port: int, log_path: pathlib.Path, env: dict) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, log_path: pathlib.Path, env: dict,
+                 health: str = "/health") -> None:
         self.name = name
+        self.health = health
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -34,7 +36,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                if requests.get(self.url + self.health, timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -65,19 +67,19 @@ SERVER_ENV = {
 }
 
 
-def start_gunicorn(tmp: pathlib.Path) -> ServerProcess:
+def start_gunicorn(tmp: pathlib.Path, app: str = "wsgi:app", health: str = "/health") -> ServerProcess:
     port = free_port()
     env = {**SERVER_ENV, "SWITCHBOARD_DATABASE": str(tmp / "switchboard.db")}
     server = ServerProcess("gunicorn", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-                                        "wsgi:app"], port, tmp / "gunicorn.log", env)
+                                        app], port, tmp / "gunicorn.log", env, health)
     server.wait_healthy()
     return server
 
 
-def start_flask_run(tmp: pathlib.Path) -> ServerProcess:
+def start_flask_run(tmp: pathlib.Path, app: str = "app", health: str = "/health") -> ServerProcess:
     port = free_port()
-    server = ServerProcess("flask run", [str(BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1",
+    server = ServerProcess("flask run", [str(BIN / "flask"), "--app", app, "run", "--host", "127.0.0.1",
                                          "--port", str(port)], port, tmp / "flask.log",
-                           {**SERVER_ENV, "SWITCHBOARD_DATABASE": str(tmp / "switchboard.db")})
+                           {**SERVER_ENV, "SWITCHBOARD_DATABASE": str(tmp / "switchboard.db")}, health)
     server.wait_healthy()
     return server

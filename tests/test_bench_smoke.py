@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_bench_smoke_run(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=100,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["smoke"] is True
     assert results["machine"]["cpus"] >= 1
-    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e", "f"]
+    assert sorted(results["scenarios"]) == ["a", "b", "c", "d", "e", "f", "g"]
     for name, entry in results["scenarios"].items():
         runs = {key: value for key, value in entry.items() if key != "spec"}
         assert {"direct", "switchboard_1_worker"} <= set(runs), name
@@ -42,7 +42,11 @@ def test_bench_smoke_run(tmp_path):
             if label != "direct":
                 assert run["server"]["rss_peak_mb"] > 0, (name, label)
     assert "switchboard_2_workers" in results["scenarios"]["b"]
+    assert {"switchboard_1_worker_accounting_off", "switchboard_1_worker_limits"} <= set(results["scenarios"]["b"])
+    assert results["figures"]["b_limits_cpu_us_per_request"]["value"] is not None
     assert "switchboard_1_worker_passthrough" in results["scenarios"]["e"]
+    assert "switchboard_1_worker_chat_completions" in results["scenarios"]["f"]
+    assert {"switchboard_1_worker_passthrough", "switchboard_1_worker_unsaved"} <= set(results["scenarios"]["g"])
     assert results["figures"]["d_open_streams_held"]["value"] >= 1
     summary = (tmp_path / "summary.md").read_text()
     assert "| (b) c=50, 20-chunk unpaced streams | direct |" in summary

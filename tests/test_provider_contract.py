@@ -180,3 +180,43 @@ def test_open_upstream_redacts_the_key_from_errors_the_decoder_raises(fake_upstr
         list(provider.open(request(True), route))
     assert KEY not in caught.value.message and KEY not in str(caught.value)
     assert "[redacted]" in caught.value.message
+
+
+def test_a_whole_body_past_the_limit_is_an_upstream_error(fake_upstream, monkeypatch):
+    from proxy.providers import http
+
+    monkeypatch.setattr(http, "MAX_WHOLE_BODY", 1000)
+    fake_upstream.reply(Reply.json({"text": "x" * 5000}))
+    provider, route = toy(fake_upstream)
+    stream = provider.open(request(False), route)
+    with pytest.raises(UpstreamError, match="larger than"):
+        list(stream)
+    assert stream.finished_at is not None
+
+
+def test_on_response_sees_the_upstream_headers_before_any_event(fake_upstream):
+    from proxy.providers.http import UpstreamClient, open_upstream
+
+    fake_upstream.reply(Reply.sse(sse({"text": "a"}, {"end": True}), headers={"x-conversation-id": "conv-7"}))
+
+    def on_response(headers, upstream):
+        upstream.response_headers["x-conversation-id"] = headers["x-conversation-id"]
+
+    client = UpstreamClient("toy", Settings(idle_timeout=2.0))
+    stream = open_upstream(client, fake_upstream.url + "/chat", {}, {}, LineDecoder(), stream=True,
+                           on_response=on_response)
+    assert stream.response_headers == {"x-conversation-id": "conv-7"}
+    assert accumulate(stream).text == "a"
+
+
+def test_a_streamed_event_past_the_limit_is_an_upstream_error(fake_upstream, monkeypatch):
+    from proxy.providers import http
+
+    monkeypatch.setattr(http, "MAX_EVENT_BYTES", 100_000)
+    endless = b"data: " + b"x" * 300_000  # no newline: one event that never ends
+    fake_upstream.reply(Reply(chunks=[*sse({"text": "a"}).split(b"\n\n")[:1], b"\n\n", endless]))
+    provider, route = toy(fake_upstream)
+    stream = provider.open(request(True), route)
+    with pytest.raises(UpstreamError, match="without ending a stream event"):
+        list(stream)
+    assert stream.finished_at is not None

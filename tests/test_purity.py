@@ -40,11 +40,16 @@ IO_MODULES = {
     "proxy.surfaces.responses",
     "proxy.surfaces.responses_ws",
     "proxy.surfaces.socket_chat",
+    "proxy.surfaces.ui_chat",
     "proxy.surfaces.workbench",
+    "proxy.surfaces.operations",
+    "proxy.surfaces.usage",
+    "proxy.surfaces.playground",
+    "proxy.surfaces.api_docs",
 }
 # Packages whose modules are all pure, walked whole.
 PURE_PACKAGES = ("proxy.canonical", "proxy.surfaces", "proxy.providers")
-PURE_MODULES = ("proxy.errors", "proxy.sse", "proxy.config")
+PURE_MODULES = ("proxy.errors", "proxy.sse", "proxy.config", "proxy.keys", "proxy.auth")
 
 
 def walk(package_name: str) -> list[str]:

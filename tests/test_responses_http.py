@@ -231,3 +231,15 @@ def test_reasoning_event_names_are_a_deployment_setting(tmp_path):
     config.write_text(yaml.safe_dump({"responses": {"reasoning_events": "both"}}))
     with pytest.raises(ValueError, match="reasoning_events"):
         create_app({"demo_delay": 0, "config_file": str(config), "database_path": str(tmp_path / "s.db")})
+
+
+def test_heartbeats_while_the_model_thinks_and_one_event_per_message(tmp_path):
+    app = create_app({"demo_delay": 1, "heartbeat_seconds": 0.1, "database_path": str(tmp_path / "s.db")})
+    with serve(app) as base:
+        text = post(base, {"model": "reflection-and-thinking", "input": "hm", "stream": True}).text
+    assert ": keepalive" in text  # the THINK_PAUSE of the demo model is silent upstream
+    frames = [f for f in text.split("\n\n") if f and not f.startswith(":")]
+    for frame in frames[:-1]:
+        event_line, data_line = frame.split("\n")
+        assert event_line == "event: " + json.loads(data_line[6:])["type"]
+    validate_stream(sse_events(text))

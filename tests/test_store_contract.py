@@ -239,3 +239,38 @@ def test_greenlets_in_two_processes_lose_no_turn(backend):
         per_writer[writer].append(int(turn))
     assert len(per_writer) == 2 * writers
     assert all(turns_seen == list(range(turns)) for turns_seen in per_writer.values())
+
+
+# -- AI SDK chat state ----------------------------------------------------------
+
+def test_meta_merges_and_null_removes(store):
+    assert store.get_meta(ALICE, "block", "b1") == {}
+    assert store.merge_meta(ALICE, "block", "b1", {"ai:preset": "fast", "title": "T"}) == {"ai:preset": "fast", "title": "T"}
+    assert store.merge_meta(ALICE, "block", "b1", {"title": None, "n": {"x": [1, 2]}}) == {"ai:preset": "fast", "n": {"x": [1, 2]}}
+    assert store.get_meta(ALICE, "block", "b1") == {"ai:preset": "fast", "n": {"x": [1, 2]}}
+    # per owner and per scope: the same names are other records
+    assert store.get_meta(BOB, "block", "b1") == {}
+    assert store.get_meta(ALICE, "settings", "b1") == {}
+    assert store.merge_meta(ALICE, "block", "b1", {"ai:preset": None, "n": None}) == {}
+
+
+def ui(message_id, text, role="user"):
+    return {"id": message_id, "role": role, "parts": [{"type": "text", "text": text}], "metadata": {"n": 1.5}}
+
+
+def test_ui_messages_replace_upsert_delete(store):
+    assert store.get_ui_messages(ALICE, "chat") is None
+    store.put_ui_messages(ALICE, "chat", [ui("u1", "hi"), ui("a1", "hello", "assistant")])
+    assert store.get_ui_messages(ALICE, "chat") == [ui("u1", "hi"), ui("a1", "hello", "assistant")]
+    assert store.get_ui_messages(BOB, "chat") is None
+    # a continued reply replaces its message in place; new ones are appended in order
+    store.upsert_ui_messages(ALICE, "chat", [ui("a1", "hello again", "assistant"), ui("u2", "more"), ui("a2", "ok", "assistant")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["u1", "a1", "u2", "a2"]
+    assert store.get_ui_messages(ALICE, "chat")[1]["parts"][0]["text"] == "hello again"
+    store.put_ui_messages(ALICE, "chat", [ui("x", "replaced")])
+    assert store.get_ui_messages(ALICE, "chat") == [ui("x", "replaced")]
+    assert not store.delete_ui_messages(BOB, "chat")
+    assert store.delete_ui_messages(ALICE, "chat")
+    assert store.get_ui_messages(ALICE, "chat") is None
+    store.upsert_ui_messages(ALICE, "chat", [ui("z", "first")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["z"]

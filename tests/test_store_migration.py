@@ -45,7 +45,7 @@ def test_version_1_database_is_upgraded(tmp_path):
     path = str(tmp_path / "old.db")
     make_version_1(path)
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     old = store.get_conversation("conv_old", "")
     assert [(m.role, m.message().text, m.status, m.meta) for m in old.messages] == [
         ("user", "hi", "complete", {}), ("assistant", "hello", "complete", {})]
@@ -56,10 +56,14 @@ def test_version_1_database_is_upgraded(tmp_path):
     assert store.get_conversation("conv_old", "").messages[2].status == "incomplete"
     assert store.get_block(store.put_block("", {"a": 1}).id, "").metadata == {"a": 1}
     assert store.create_session("", "wf").status == "running"
+    # and what version 3 added
+    assert store.merge_meta("", "block", "b", {"ai:preset": "p"}) == {"ai:preset": "p"}
+    store.put_ui_messages("", "b", [{"id": "u", "role": "user", "parts": []}])
+    assert store.get_ui_messages("", "b") == [{"id": "u", "role": "user", "parts": []}]
     store.close()
     # opening again migrates nothing and keeps everything
     again = SQLiteStore(path)
-    assert again.schema_version() == 2 and again.get_conversation("conv_old", "").message_count == 3
+    assert again.schema_version() == 3 and again.get_conversation("conv_old", "").message_count == 3
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

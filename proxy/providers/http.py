@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 import requests
+import urllib3.connection
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
@@ -30,11 +31,22 @@ from requests.structures import CaseInsensitiveDict
 from .. import sse
 from ..canonical import Event
 from ..config import Settings
-from ..errors import BadRequest, ProxyError, UpstreamError, UpstreamTimeout, from_upstream_status
+from ..errors import (
+    BadRequest,
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+    from_upstream_status,
+)
 from .base import HOST_NAME, Decoder, UpstreamStream
 from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
+# A non-streamed answer larger than this is refused rather than held in memory
+# (generated images come inline, so it is generous).
+MAX_WHOLE_BODY = 64 * 1024 * 1024
+# One streamed event may not grow past this (Gemini sends generated images as one line).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 DRAIN_TIMEOUT = 0.05  # seconds to wait for the end of a body after the last event
 DRAIN_READS = 4
 
@@ -144,6 +156,70 @@ def check_fetchable(url: str, allow_private: bool, param: str = "messages") -> N
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if any(_refused(found) for found in addresses):
         raise BadRequest(f"image URL {shown} points at a non-public address; send the image as a data: URL", param=param)
+
+
+class _PublicOnly:
+    """Connects only to a public address, resolved at connect time: the address
+    checked is the address connected to, so a name that resolves to a public
+    address for check_fetchable and to a private one a moment later (DNS
+    rebinding) still cannot reach the private network. The name stays the
+    Host header, the TLS server name and the name the certificate must match."""
+
+    def _new_conn(self):
+        try:
+            infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise urllib3.exceptions.NewConnectionError(self, f"{self.host} does not resolve") from exc
+        addresses = [info[4][0] for info in infos]
+        if not addresses or any(_refused(ipaddress.ip_address(a.split("%")[0])) for a in addresses):
+            raise urllib3.exceptions.NewConnectionError(self, f"{self.host} resolves to a non-public address")
+        name, self._dns_host = self._dns_host, addresses[0]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PublicHTTPConnection(_PublicOnly, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicOnly, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _PublicHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
+
+
+_fetch_sessions: dict[tuple[int, bool], requests.Session] = {}
+
+
+def fetch_session(allow_private: bool) -> requests.Session:
+    """The session for client-given URLs (image downloads), per process: no
+    proxies from the environment, no cookies kept, and unless private
+    addresses are allowed, connections only to public addresses."""
+    key = (os.getpid(), allow_private)
+    session = _fetch_sessions.get(key)
+    if session is None:
+        session = requests.Session()
+        session.trust_env = False
+        adapter = HTTPAdapter(max_retries=0) if allow_private else _PublicAdapter(max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        _fetch_sessions[key] = session
+    session.cookies.clear()
+    return session
 
 
 def transport_error(exc: BaseException, provider: str, settings: Settings) -> ProxyError:
@@ -261,7 +337,7 @@ class SSEReader:
         Closes the response when done, cut or cancelled."""
         deadline = self.started + self.settings.total_timeout
         try:
-            for event in sse.read_events(self.response):
+            for event in sse.read_events(self.response, MAX_EVENT_BYTES):
                 yield event
                 if time.monotonic() > deadline:
                     raise UpstreamTimeout(
@@ -271,6 +347,10 @@ class SSEReader:
                     )
         except ProxyError:
             raise
+        except sse.EventTooLarge:
+            raise UpstreamError(f"{self.provider} sent more than {MAX_EVENT_BYTES // (1024 * 1024)} MB without "
+                                "ending a stream event", code="event_too_large", retryable=False,
+                                provider=self.provider) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if not self.cancelled:
                 raise transport_error(exc, self.provider, self.settings) from None
@@ -324,9 +404,15 @@ class BodyReader:
 
     def read(self) -> bytes:
         chunks = []
+        size = 0
         try:
             while chunk := self.response.raw.read1(65536, decode_content=True):
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_WHOLE_BODY:
+                    raise UpstreamError(f"{self.provider} answered with a body larger than "
+                                        f"{MAX_WHOLE_BODY // (1024 * 1024)} MB", code="response_too_large",
+                                        retryable=False, provider=self.provider)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             if not self.cancelled:
                 raise transport_error(exc, self.provider, self.settings) from None
@@ -352,8 +438,13 @@ def open_upstream(
     stream: bool,
     secrets: tuple[str, ...] = (),
     refine_error: Callable[[ProxyError, bytes], ProxyError] | None = None,
+    on_response: Callable[[Mapping[str, str], UpstreamStream], None] | None = None,
 ) -> UpstreamStream:
     """The one way a network provider calls its upstream.
+
+    `on_response(headers, upstream)` lets a provider read the upstream's
+    response headers once the call is accepted, e.g. to set
+    `upstream.response_headers` for the client (before any event is read).
 
     POSTs (errors before the first byte raise, with their real status), then
     returns the UpstreamStream that reads the SSE stream or the whole body
@@ -378,6 +469,8 @@ def open_upstream(
         whole = BodyReader(response, client.provider, client.settings)
         upstream = UpstreamStream((), on_cancel=whole.cancel)
         upstream._events = _whole(whole, decoder, upstream, secrets)
+    if on_response is not None:
+        on_response(response.headers, upstream)
     return upstream
 
 

@@ -8,8 +8,7 @@ One mechanism for every provider: the shared stream helper
 (providers/http.py `open_upstream`) passes every error an upstream call
 produces through `scrub_error` with the key of that call, so a decoder that
 forgets to redact cannot leak it. A key is also replaced in the encodings an
-upstream may echo it in (URL-quoted, JSON-escaped, base64 of `user:key`
-basic credentials would be the caller's own problem and is not guessed at).
+upstream may echo it in: URL-quoted, and JSON-escaped (`\\/` included).
 """
 from __future__ import annotations
 
@@ -22,7 +21,8 @@ MIN_SECRET = 6  # shorter strings would redact ordinary words
 
 
 def _forms(secret: str) -> set[str]:
-    forms = {secret, quote(secret, safe=""), json.dumps(secret)[1:-1]}
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, quote(secret, safe=""), quote(secret), escaped, escaped.replace("/", "\\/")}
     return {form for form in forms if len(form) >= MIN_SECRET}
 
 

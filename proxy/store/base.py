@@ -6,7 +6,9 @@
 Four kinds of state: conversations (ordered messages in canonical parts,
 appended one turn at a time, atomically), stored responses (Responses API
 input and output items, chained by `previous_id`), blocks (id -> metadata
-map) and workflow sessions (id, workflow id, status, events summary).
+map) and workflow sessions (id, workflow id, status, events summary); and
+for the AI SDK surface, metadata maps and UIMessage lists under names the
+client chooses.
 
 Every record has an `owner`: a digest of the caller's API key when keys are
 configured, "" otherwise. A record asked for by another owner does not exist
@@ -202,6 +204,37 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_sessions(self, owner: str, limit: int = 50) -> list[WorkflowSession]: ...
+
+    # -- AI SDK chat state: metadata documents and UIMessage lists -----------
+    #
+    # Keyed by names the client chooses (a block id, "settings"), scoped per
+    # owner: two callers' block "main" are two records. Messages are UIMessage
+    # JSON objects kept exactly as given (the client reloads them verbatim).
+
+    @abc.abstractmethod
+    def get_meta(self, owner: str, scope: str, key: str) -> dict[str, Any]:
+        """The metadata map of (scope, key); {} when nothing was ever set."""
+
+    @abc.abstractmethod
+    def merge_meta(self, owner: str, scope: str, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set each key of `changes` atomically; a None value removes that key.
+        Returns the map after the change."""
+
+    @abc.abstractmethod
+    def get_ui_messages(self, owner: str, chat_key: str) -> list[dict] | None:
+        """The chat's messages in order; None when the chat holds none."""
+
+    @abc.abstractmethod
+    def put_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        """Replace the chat's messages (each needs a string `id`)."""
+
+    @abc.abstractmethod
+    def upsert_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        """Atomically: a message whose id is stored replaces it in place, any
+        other is appended (a continued or regenerated reply keeps its place)."""
+
+    @abc.abstractmethod
+    def delete_ui_messages(self, owner: str, chat_key: str) -> bool: ...
 
     # -- lifecycle ----------------------------------------------------------
 

@@ -11,6 +11,9 @@ Layout, every key under the configured prefix P (Settings.redis_prefix):
     P:resp:<id>            hash  owner, previous_id, input, output, response, created_at
     P:block:<id>           hash  owner, metadata, created_at, updated_at (+ P:owner:<owner>:blocks)
     P:wfs:<id>             hash  owner, workflow_id, status, summary, ... (+ P:owner:<owner>:sessions)
+    P:owner:<owner>:meta:<scope>:<key>   hash  name -> JSON value (AI SDK block metadata, settings)
+    P:owner:<owner>:ui:<chat>            hash  message id -> UIMessage JSON
+    P:owner:<owner>:ui:<chat>:order      list  message ids in order
 
 Appending a turn is one Lua script (atomic: the owner check, every message
 of the turn contiguously, updated_at and the index move together). Every
@@ -22,7 +25,7 @@ yields to the others.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import redis
 
@@ -74,6 +77,15 @@ return 1
 """
 
 
+# KEYS: message hash, order list. ARGV: id, json, id, json, ...
+UPSERT_UI_MESSAGES = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+
 def _text(value) -> str | None:
     return None if value is None else value.decode() if isinstance(value, bytes) else value
 
@@ -88,6 +100,7 @@ class RedisStore(Store):
         self._append = self.client.register_script(APPEND_TURN)
         self._delete = self.client.register_script(DELETE_OWNED)
         self._update = self.client.register_script(UPDATE_OWNED)
+        self._upsert_ui = self.client.register_script(UPSERT_UI_MESSAGES)
 
     @property
     def description(self) -> str:
@@ -248,6 +261,60 @@ class RedisStore(Store):
     def delete_block(self, block_id: str, owner: str) -> bool:
         return bool(self._run(self._delete, keys=[self.key("block", block_id), self.key("block", block_id, "none"),
                                                   self._index(owner, "blocks")], args=[owner, block_id]))
+
+    # -- AI SDK chat state ---------------------------------------------------
+
+    def _meta_key(self, owner: str, scope: str, key: str) -> str:
+        return self.key("owner", owner, "meta", scope, key)
+
+    def _ui_keys(self, owner: str, chat_key: str) -> list[str]:
+        messages = self.key("owner", owner, "ui", chat_key)
+        return [messages, messages + ":order"]
+
+    def get_meta(self, owner: str, scope: str, key: str) -> dict[str, Any]:
+        fields = self._run(self.client.hgetall, self._meta_key(owner, scope, key))
+        return {_text(name): codec.loads(value) for name, value in fields.items()}
+
+    def merge_meta(self, owner: str, scope: str, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        # One field per key: HSET/HDEL in one MULTI merge atomically without a read.
+        target = self._meta_key(owner, scope, key)
+        pipe = self.client.pipeline(transaction=True)
+        removed = [name for name, value in changes.items() if value is None]
+        kept = {name: codec.dumps(value) for name, value in changes.items() if value is not None}
+        if removed:
+            pipe.hdel(target, *removed)
+        if kept:
+            pipe.hset(target, mapping=kept)
+        pipe.hgetall(target)
+        fields = self._run(pipe.execute)[-1]
+        return {_text(name): codec.loads(value) for name, value in fields.items()}
+
+    def get_ui_messages(self, owner: str, chat_key: str) -> list[dict] | None:
+        messages, order = self._ui_keys(owner, chat_key)
+        ids = self._run(self.client.lrange, order, 0, -1)
+        if not ids:
+            return None
+        values = self._run(self.client.hmget, messages, ids)
+        return [codec.loads(value) for value in values if value is not None] or None
+
+    def put_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        keys = self._ui_keys(owner, chat_key)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(*keys)
+        if messages:
+            pipe.hset(keys[0], mapping={m["id"]: codec.dumps(m) for m in messages})
+            pipe.rpush(keys[1], *[m["id"] for m in messages])
+        self._run(pipe.execute)
+
+    def upsert_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        args: list = []
+        for message in messages:
+            args.extend((message["id"], codec.dumps(message)))
+        if args:
+            self._run(self._upsert_ui, keys=self._ui_keys(owner, chat_key), args=args)
+
+    def delete_ui_messages(self, owner: str, chat_key: str) -> bool:
+        return bool(self._run(self.client.delete, *self._ui_keys(owner, chat_key)))
 
     # -- workflow sessions --------------------------------------------------
 

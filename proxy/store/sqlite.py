@@ -79,6 +79,16 @@ MIGRATIONS: list[list[str]] = [
             summary TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
         "CREATE INDEX workflow_sessions_by_owner ON workflow_sessions (owner, updated_at)",
     ],
+    # 3: the AI SDK surface's metadata maps and UIMessage lists, keyed by client-chosen names
+    [
+        """CREATE TABLE ui_meta (
+            owner TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL, metadata TEXT NOT NULL,
+            updated_at REAL NOT NULL, PRIMARY KEY (owner, scope, key)) WITHOUT ROWID""",
+        """CREATE TABLE ui_messages (
+            owner TEXT NOT NULL, chat TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,
+            message TEXT NOT NULL, PRIMARY KEY (owner, chat, seq)) WITHOUT ROWID""",
+        "CREATE UNIQUE INDEX ui_messages_by_id ON ui_messages (owner, chat, id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -341,6 +351,59 @@ class SQLiteStore(Store):
     def delete_block(self, block_id: str, owner: str) -> bool:
         return bool(self._write(lambda c: c.execute(
             "DELETE FROM blocks WHERE id = ? AND owner = ?", (block_id, owner)).rowcount))
+
+    # -- AI SDK chat state ---------------------------------------------------
+
+    def get_meta(self, owner: str, scope: str, key: str) -> dict[str, Any]:
+        row = self._read(lambda c: c.execute("SELECT metadata FROM ui_meta WHERE owner = ? AND scope = ? AND key = ?",
+                                             (owner, scope, key)).fetchone())
+        return {} if row is None else codec.loads(row[0], {})
+
+    def merge_meta(self, owner: str, scope: str, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        def work(connection: sqlite3.Connection) -> dict:
+            row = connection.execute("SELECT metadata FROM ui_meta WHERE owner = ? AND scope = ? AND key = ?",
+                                     (owner, scope, key)).fetchone()
+            merged = {} if row is None else codec.loads(row[0], {})
+            for name, value in changes.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            connection.execute("INSERT OR REPLACE INTO ui_meta (owner, scope, key, metadata, updated_at) VALUES (?,?,?,?,?)",
+                               (owner, scope, key, codec.dumps(merged), now()))
+            return merged
+
+        return self._write(work)
+
+    def get_ui_messages(self, owner: str, chat_key: str) -> list[dict] | None:
+        rows = self._read(lambda c: c.execute("SELECT message FROM ui_messages WHERE owner = ? AND chat = ? ORDER BY seq",
+                                              (owner, chat_key)).fetchall())
+        return [codec.loads(row[0]) for row in rows] or None
+
+    def put_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM ui_messages WHERE owner = ? AND chat = ?", (owner, chat_key))
+            connection.executemany("INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?,?,?,?,?)",
+                                   [(owner, chat_key, seq, m["id"], codec.dumps(m)) for seq, m in enumerate(messages)])
+
+        self._write(work)
+
+    def upsert_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            for message in messages:
+                updated = connection.execute("UPDATE ui_messages SET message = ? WHERE owner = ? AND chat = ? AND id = ?",
+                                             (codec.dumps(message), owner, chat_key, message["id"])).rowcount
+                if not updated:
+                    connection.execute(
+                        "INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?, ?, "
+                        "(SELECT COALESCE(MAX(seq) + 1, 0) FROM ui_messages WHERE owner = ? AND chat = ?), ?, ?)",
+                        (owner, chat_key, owner, chat_key, message["id"], codec.dumps(message)))
+
+        self._write(work)
+
+    def delete_ui_messages(self, owner: str, chat_key: str) -> bool:
+        return bool(self._write(lambda c: c.execute("DELETE FROM ui_messages WHERE owner = ? AND chat = ?",
+                                                    (owner, chat_key)).rowcount))
 
     # -- workflow sessions --------------------------------------------------
 

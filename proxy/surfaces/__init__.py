@@ -10,13 +10,27 @@ in flask.
 
 
 def modules() -> list:
-    from . import conversations, coze_routes, models, openai_chat, responses, workbench
+    from . import (
+        api_docs,
+        conversations,
+        coze_routes,
+        models,
+        openai_chat,
+        operations,
+        playground,
+        responses,
+        ui_chat,
+        usage,
+        workbench,
+    )
 
-    return [workbench, models, openai_chat, conversations, coze_routes, responses]
+    return [workbench, models, openai_chat, conversations, coze_routes, responses, ui_chat, usage, operations,
+            playground, api_docs]
 
 
-def register_all(app) -> None:
+def register_all(app, parent) -> None:
+    """Every surface's blueprint inside Switchboard's own blueprint `parent`."""
     from ..chat import register
 
     for module in modules():
-        register(app, module.blueprint, getattr(module, "SURFACE", None))
+        register(app, module.blueprint, getattr(module, "SURFACE", None), parent=parent)

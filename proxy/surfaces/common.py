@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import BadRequest, PayloadTooLarge, ProxyError, UnsupportedMediaType
@@ -29,7 +29,7 @@ def read_body() -> bytes:
     try:
         return request.get_data(cache=False)
     except RequestEntityTooLarge:
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length
         raise PayloadTooLarge(
             f"the request body is larger than {limit} bytes: send smaller images, "
             "or raise SWITCHBOARD_MAX_BODY_BYTES on the server"
@@ -68,6 +68,7 @@ def error_response(error: ProxyError, body: Callable[[ProxyError], Any]) -> Resp
     if error.retry_after is not None:
         headers["Retry-After"] = str(int(error.retry_after + 0.999))
     status = error.status if 400 <= error.status < 600 else 500
+    g.error_code = error.code  # for the request's access-log line (proxy/logs.py)
     return json_response(body(error), status, headers)
 
 

@@ -8,7 +8,7 @@ missing or wrong API key) are OpenAI error objects, as on /v1/chat/completions.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 
 from ..errors import ProxyError
 from ..request_context import require_caller
@@ -33,7 +33,12 @@ def handle_error(error: ProxyError) -> Response:
 
 @blueprint.get("/v1/models")
 def list_models() -> Response:
-    return json_response({"object": "list", "data": switchboard().router.listing()})
+    listing = switchboard().router.listing()
+    caller = g.get("caller")
+    policy = getattr(caller, "policy", None)
+    if policy is not None and policy.models is not None:  # a key sees the models it may use
+        listing = [model for model in listing if policy.allows(model["id"])]
+    return json_response({"object": "list", "data": listing})
 
 
 @blueprint.get("/v1/models/<path:model_id>")

@@ -104,7 +104,8 @@ class ResponseTurn:
         self.request = chat.request
         self.items = codec.input_items(chat.body)
         history, previous_tools = self._history()
-        self.request.messages = codec.build_messages(self.options.instructions, history, self.items)
+        if self.options.previous_response_id:  # the codec decoded the new input alone: the chain goes first
+            self.request.messages = codec.build_messages(self.options.instructions, history, self.items)
         if not self.request.tools and previous_tools and any(i.get("type") == "function_call" for i in history):
             # A tool result continuing a stored response may come without
             # `tools` (the spec's round trip); providers that insist on tool

@@ -83,7 +83,7 @@ def bypass_middleware_outside_socketio(app: Flask) -> None:
     """
     middleware = app.wsgi_app
     flask_app = middleware.wsgi_app  # Flask's own WSGI callable, which SocketIO(app) wrapped
-    prefix = middleware.engineio_path  # "/socket.io/"
+    prefix = middleware.engineio_path  # "/socket.io/", or "/llm/socket.io/" under a url_prefix
 
     def route(environ: dict, start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").startswith(prefix):
@@ -126,8 +126,11 @@ def check_payload(data: Any) -> None:
         raise BadRequest(f"the chat payload cannot be encoded as JSON: {error}") from None
 
 
-def init_app(app: Flask, board) -> SocketIO:
+def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
     settings = board.settings
+    # A host app's own SocketIO (if any) stays app.extensions["socketio"]:
+    # flask_socketio.emit() in its handlers looks it up there.
+    host_socketio = app.extensions.get("socketio")
     origins = settings.cors_origins
     # With REDIS_URL, emits go through Redis so that any worker can reach
     # any socket (several workers or machines; docs/deployment.md, "Socket.IO under gunicorn").
@@ -137,9 +140,12 @@ def init_app(app: Flask, board) -> SocketIO:
         async_mode=async_mode(),
         cors_allowed_origins="*" if "*" in origins else origins,
         max_http_buffer_size=settings.max_body_bytes,
+        path=path,
         serializer=socket_json.LenientPacket,
         **queue,
     )
+    if host_socketio is not None:
+        app.extensions["socketio"] = host_socketio
     chats = ActiveChats()
     callers: dict[str, Any] = {}
     board.socket_chats = chats

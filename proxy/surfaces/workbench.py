@@ -13,8 +13,10 @@ from .. import chat as chat_runner
 from ..chat import Surface
 from ..errors import ProxyError
 from ..providers import demo_images
+from ..request_context import require_caller
+from . import playground, ui_chat_codec
 from . import workbench_codec as codec
-from .common import error_response, json_response, switchboard
+from .common import error_response, json_response, read_json, switchboard
 
 blueprint = Blueprint("workbench", __name__)
 SURFACE = Surface("workbench", codec.decode, codec.error_body, prefixes=("/api/",))
@@ -35,15 +37,25 @@ def health() -> Response:
 
 @blueprint.route("/", methods=["GET", "HEAD"])
 def index() -> Response:
+    if playground.wants_page():  # a browser: the playground (surfaces/playground.py)
+        return playground.page()
     return json_response(
         {"name": "switchboard", "version": __version__, "status": "ok",
-         "endpoints": ["/health", "/v1/models", "/api/chat", "/socket.io/"]}
+         "endpoints": ["/health", "/v1/models", "/api/chat", "/socket.io/"]},
+        headers={"Vary": "Accept"},
     )
 
 
 @blueprint.post("/api/chat")
 def chat() -> Response:
-    return chat_runner.start(SURFACE).stream_response(codec.encode_stream)
+    require_caller()  # before reading a body of someone who may not send one
+    body = read_json()
+    if ui_chat_codec.is_ui_request(body) or request.args.get("protocol") == "text":
+        # useChat's default endpoint is this one: its bodies get the UI message stream
+        from . import ui_chat
+
+        return ui_chat.serve(body)
+    return chat_runner.start(SURFACE, body).stream_response(codec.encode_stream)
 
 
 @blueprint.get("/demo/images/<name>.png")

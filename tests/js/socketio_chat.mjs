@@ -1,11 +1,13 @@
 // One Workbench chat over Socket.IO with the real socket.io-client 4.x.
-// Usage: node socketio_chat.mjs <server url> <polling|websocket|default> <model> <text>
+// Usage: node socketio_chat.mjs <server url> <polling|websocket|default> <model> <text> [path]
+// (path: the Socket.IO path when the server is mounted under a prefix, e.g. /llm/socket.io)
 // Prints one JSON line {transports, upgraded, chunks, thinking, completed} and
 // exits 0 after `complete`; exits 1 on `error`, connect_error or timeout.
 import { io } from "socket.io-client";
 
-const [url, mode, model, text] = process.argv.slice(2);
+const [url, mode, model, text, path] = process.argv.slice(2);
 const options = { reconnection: false, timeout: 10000 };
+if (path) options.path = path;
 if (mode === "polling") options.transports = ["polling"];
 else if (mode === "websocket") options.transports = ["websocket"];
 // "default": polling first, then upgrade to websocket

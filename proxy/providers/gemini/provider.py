@@ -20,7 +20,7 @@ import urllib3.exceptions
 from ...canonical import ChatRequest
 from ...errors import BadRequest
 from ..base import ModelRoute, Provider, UpstreamStream
-from ..http import UpstreamClient, check_fetchable, open_upstream
+from ..http import UpstreamClient, check_fetchable, fetch_session, open_upstream
 from .decode import ResponseDecoder
 from .errors import PROVIDER, refine
 from .request import build_payload
@@ -60,7 +60,7 @@ class GeminiProvider(Provider):
         check_fetchable(url, settings.fetch_private_urls)
         try:
             # No redirects: a redirect could lead past check_fetchable.
-            with self.client.session.get(
+            with fetch_session(settings.fetch_private_urls).get(
                 url, stream=True, allow_redirects=False, timeout=(settings.connect_timeout, settings.idle_timeout)
             ) as response:
                 if response.is_redirect:

@@ -31,6 +31,7 @@ from ...canonical import (
     ToolResultPart,
 )
 from ...errors import BadRequest
+from ..route_hints import route_hints
 from . import opaque
 
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -511,7 +512,7 @@ def decode_request(body: Any, headers: Mapping[str, str] | None = None, context:
     for name in ("presence_penalty", "frequency_penalty"):
         if body.get(name) is not None:
             extra[name] = getattr(options, name)
-    return ChatRequest(
+    request = ChatRequest(
         model=options.model,
         messages=messages,
         stream=options.stream,
@@ -526,3 +527,6 @@ def decode_request(body: Any, headers: Mapping[str, str] | None = None, context:
         extra=extra,
         server_url=getattr(context, "server_url", None),
     )
+    # Coze-style headers (x-model-type, x-bot-id, ...) choose a Coze mode, bot or workflow
+    request.hints = route_hints(headers or {})
+    return request
