@@ -2,6 +2,8 @@
 
 Imports only `os` (and `tempfile`): anything that imports the app or `requests` here would
 run in the master before the gevent worker patches (docs/deployment.md, "gunicorn and gevent").
+The worker hooks (post_worker_init, worker_int) import proxy.serving inside the worker, after
+the patching.
 """
 import os
 
@@ -15,13 +17,26 @@ os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
 # session on the same process. More workers need sticky sessions in nginx
 # and a message queue (REDIS_URL); see README "Deployment".
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Simultaneous connections per worker: streams, idle keep-alives, Socket.IO
+# sockets. Past it the worker accepts nothing more (not even /health), so
+# face the internet through nginx, which holds idle and slow clients itself
+# (deploy/nginx.conf) and hands gunicorn only complete requests.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 # For gevent workers only a liveness heartbeat, not a request time limit.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-# In-flight streams get this long to finish on restart or deploy.
+# In-flight streams get this long to finish on restart or deploy; those that
+# cannot are ended with their protocol's in-band `server_shutdown` error a
+# little before it runs out (proxy/serving.py).
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
-# Longer than nginx's upstream keepalive_timeout (60 s).
-keepalive = 75
+# Seconds a connection may take to send a request's headers, and to stay idle
+# between two requests: gunicorn has no separate header timeout, it bounds
+# both with this. Keep nginx's upstream keepalive_timeout below it
+# (deploy/nginx.conf: 8 s), or nginx may reuse a connection being closed.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "10"))
+# gunicorn's own request limits (answered 414 / 431 / 400 in the JSON error shape).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 preload_app = False
 accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG= (empty): off
 errorlog = "-"
@@ -92,3 +107,16 @@ def post_worker_init(worker):
     # 100 young collections per generation-1 collection (CPython: 10); a
     # full collection still comes every 10 of those.
     gc.set_threshold(young, 100, old)
+
+    # Imported here, in the worker, after the gevent worker has patched.
+    from proxy import serving
+
+    serving.worker_started(worker)
+
+
+def worker_int(worker):
+    """SIGINT / SIGQUIT: the worker stops at once, without a grace period;
+    streams still get their in-band shutdown error on the way out."""
+    from proxy import serving
+
+    serving.end_streams_now()

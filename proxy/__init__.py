@@ -13,6 +13,7 @@ limit apply to its own routes only) -> the Socket.IO fallback at
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 log = logging.getLogger(__name__)
+
+# The apps Switchboard was set up on in this process, for the server glue (proxy/serving.py: a
+# stopping gunicorn worker ends their streams). Weakly held: an app a test
+# drops is not kept alive here.
+APPS: "weakref.WeakSet[Flask]" = weakref.WeakSet()
 
 # Headers browser clients must be able to read on cross-origin responses.
 EXPOSED_HEADERS = ["x-vercel-ai-ui-message-stream", "X-Request-Id", "Retry-After", "x-conversation-id",
@@ -156,6 +162,7 @@ class Switchboard:
         app.register_blueprint(parent)
         socket_chat.init_app(app, board, path=f"{prefix}/socket.io")
         self.board = board
+        APPS.add(app)  # a stopping gunicorn worker ends its streams (proxy/serving.py)
         return board
 
 

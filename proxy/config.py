@@ -34,8 +34,11 @@ ENVIRONMENT = {
     "connect_timeout": ("SWITCHBOARD_CONNECT_TIMEOUT", float),
     "idle_timeout": ("SWITCHBOARD_IDLE_TIMEOUT", float),
     "total_timeout": ("SWITCHBOARD_TOTAL_TIMEOUT", float),
+    "first_byte_timeout": ("SWITCHBOARD_FIRST_BYTE_TIMEOUT", float),
     "max_retries": ("SWITCHBOARD_MAX_RETRIES", int),
     "retry_base_delay": ("SWITCHBOARD_RETRY_BASE_DELAY", float),
+    "socketio_ping_interval": ("SWITCHBOARD_SOCKETIO_PING_INTERVAL", float),
+    "socketio_ping_timeout": ("SWITCHBOARD_SOCKETIO_PING_TIMEOUT", float),
     "redis_url": ("REDIS_URL", str),
     "database_path": ("SWITCHBOARD_DATABASE", str),
     "redis_prefix": ("SWITCHBOARD_REDIS_PREFIX", str),
@@ -62,9 +65,20 @@ class Settings:
     connect_timeout: float = 10.0
     idle_timeout: float = 120.0
     total_timeout: float = 900.0
+    # The first content of a streamed answer must come within this many
+    # seconds of the request, across every retry and fallback (0: no
+    # deadline): without it each retry would wait a whole idle timeout again.
+    # (An unstreamed answer comes whole: total_timeout bounds its attempts.)
+    first_byte_timeout: float = 60.0
     max_retries: int = 2
     # first back-off pause in seconds; doubles per retry, with jitter (router retries)
     retry_base_delay: float = 0.5
+    # Engine.IO heartbeat: the server pings every interval and drops a client
+    # that has not answered within the timeout, cancelling its chats. A
+    # vanished long-polling client is noticed only this way; python-engineio's
+    # 25 + 20 s let its upstream generate (and bill) for ~45 s.
+    socketio_ping_interval: float = 10.0
+    socketio_ping_timeout: float = 10.0
     redis_url: str | None = None
     database_path: str | None = None
     # namespaces every Redis key and the Socket.IO channel (several deployments or test runs may share one Redis)

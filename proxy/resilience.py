@@ -15,10 +15,21 @@ retried: a later error passes through as the in-band error.
 
 `start()` runs in the request handler, so when every attempt fails to open
 the surface can still answer with the real HTTP status. `cancel()` stops the
-current attempt and any back-off pause at once.
+current attempt -- also one still waiting for the upstream's headers (a
+`Pending` hangs its connection up) -- and any back-off pause at once; no
+retry or fallback starts after it.
+
+The first content must arrive within `Settings.first_byte_timeout` of
+`start()`, across all attempts: a watchdog hangs up the attempt in progress
+when the deadline passes, a back-off that would end after it is not waited
+for, and the answer is an UpstreamTimeout (504). A request that is not
+streamed is asked of the upstream unstreamed, whose whole answer is its
+first byte: a slow model is not a stalled one there, so its deadline is
+`Settings.total_timeout` (still across all attempts).
 """
 from __future__ import annotations
 
+import _thread
 import logging
 import random
 import threading
@@ -27,8 +38,8 @@ from typing import TYPE_CHECKING, Iterator
 
 from . import metrics
 from .canonical import CONTENT_EVENTS, ChatRequest, Error, Event
-from .errors import BadRequest, Cancelled, ProxyError, UpstreamError
-from .providers.base import ModelRoute, UpstreamStream
+from .errors import BadRequest, Cancelled, ProxyError, UpstreamError, UpstreamTimeout
+from .providers.base import ModelRoute, Pending, UpstreamStream
 from .providers.redaction import scrub_error
 
 if TYPE_CHECKING:
@@ -64,7 +75,8 @@ def should_fall_back(error: ProxyError) -> bool:
 
 
 class ResilientStream(UpstreamStream):
-    __slots__ = ("router", "request", "plan", "index", "retries", "attempts", "current", "_lock", "_first")
+    __slots__ = ("router", "request", "plan", "index", "retries", "attempts", "current", "pending", "deadline",
+                 "timed_out", "_settled", "_lock", "_first")
 
     def __init__(self, router: "Router", request: ChatRequest, plan: list[ModelRoute]) -> None:
         super().__init__(self._run())
@@ -75,6 +87,10 @@ class ResilientStream(UpstreamStream):
         self.retries = 0  # retries used on that model
         self.attempts: list[tuple[str, str | None]] = []  # (model id, error code or None): for logs and tests
         self.current: UpstreamStream | None = None
+        self.pending: Pending | None = None  # the attempt waiting for its upstream's headers
+        self.deadline: float | None = None  # for the first content (monotonic)
+        self.timed_out = False
+        self._settled = threading.Event()  # first content, end or cancel: the watchdog can stop
         self._lock = threading.Lock()
         self._first: UpstreamStream | None = None
 
@@ -84,9 +100,45 @@ class ResilientStream(UpstreamStream):
 
     def start(self) -> "ResilientStream":
         """Open the first attempt that connects; raises the last error when none does."""
+        self._arm_deadline()
         self._first = self._connect()
         self.response_headers = self._first.response_headers
         return self
+
+    # -- the first-content deadline -------------------------------------------
+
+    def _deadline_seconds(self) -> tuple[float, str]:
+        settings = self.router.settings
+        if self.request.stream:
+            return settings.first_byte_timeout, "first byte timeout"
+        return settings.total_timeout, "total timeout"
+
+    def _arm_deadline(self) -> None:
+        timeout, _ = self._deadline_seconds()
+        if self.deadline is not None or not timeout or timeout <= 0:
+            return
+        self.deadline = time.monotonic() + timeout
+        # A bare thread (a greenlet under gevent) that lives until the first
+        # content, the end or a cancel, whichever comes first.
+        _thread.start_new_thread(self._watchdog, (timeout,))
+
+    def _watchdog(self, timeout: float) -> None:
+        if self._settled.wait(timeout):
+            return
+        with self._lock:
+            if self._settled.is_set():  # the first content came just now
+                return
+            self.timed_out = True
+        log.warning("model %s: no content within %gs (%s); hanging up", self.route.id, timeout,
+                    self._deadline_seconds()[1])
+        self._cancel_current()
+
+    def _timeout_error(self) -> UpstreamTimeout:
+        timeout, which = self._deadline_seconds()
+        return UpstreamTimeout(
+            f"{self.route.id}: no answer within {timeout:g}s, retries included ({which})",
+            provider=self.route.provider,
+        )
 
     # -- attempts -------------------------------------------------------------
 
@@ -94,15 +146,24 @@ class ResilientStream(UpstreamStream):
         while True:
             if self.cancelled.is_set():
                 raise Cancelled("the client went away")
+            if self.timed_out:
+                raise self._timeout_error()
             route = self.route
+            pending = Pending()
+            with self._lock:
+                self.pending = pending
             try:
-                stream = self.router.open_route(self.request, route)
+                with pending:
+                    stream = self.router.open_route(self.request, route)
             except ProxyError as error:
                 self._after_failure(error)
                 continue
+            finally:
+                with self._lock:
+                    self.pending = None
             with self._lock:
                 self.current = stream
-            if self.cancelled.is_set():  # cancel() ran while we were connecting
+            if self.cancelled.is_set() or self.timed_out:  # hung up while its headers came in
                 stream.cancel()
             return stream
 
@@ -117,8 +178,12 @@ class ResilientStream(UpstreamStream):
         if self.cancelled.is_set():
             raise Cancelled("the client went away")
         metrics.UPSTREAM_ERRORS.labels(route.provider, error.code).inc()
+        if self.timed_out:
+            raise self._timeout_error()
         if error.retryable and self.retries < self.router.settings.max_retries:
             delay = backoff_delay(error, self.retries, self.router.settings.retry_base_delay)
+            if delay is not None and self.deadline is not None and time.monotonic() + delay >= self.deadline:
+                delay = None  # the retry would start after the deadline: fall back now, or answer
             if delay is not None:
                 self.retries += 1
                 metrics.RETRIES.labels(route.provider).inc()
@@ -126,6 +191,8 @@ class ResilientStream(UpstreamStream):
                             route.id, error.code, error.message, self.retries, delay)
                 if self.cancelled.wait(delay):
                     raise Cancelled("the client went away")
+                if self.timed_out:
+                    raise self._timeout_error()
                 return
         if should_fall_back(error) and self.index + 1 < len(self.plan):
             self.index += 1
@@ -144,11 +211,14 @@ class ResilientStream(UpstreamStream):
         if self.cancelled.is_set():
             return
         super().cancel()
+        self._settled.set()
         self._cancel_current()
 
     def _cancel_current(self) -> None:
         with self._lock:
-            stream = self.current
+            stream, pending = self.current, self.pending
+        if pending is not None:
+            pending.cancel()
         if stream is not None:
             stream.cancel()
 
@@ -156,7 +226,9 @@ class ResilientStream(UpstreamStream):
 
     def _run(self) -> Iterator[Event]:
         stream = self._first
+        self._first = None
         if stream is None:  # iterated without start(): open lazily, errors in-band
+            self._arm_deadline()
             try:
                 stream = self._connect()
             except ProxyError as error:
@@ -176,7 +248,13 @@ class ResilientStream(UpstreamStream):
                             if event.type == "finish" or event.type == "error":
                                 return
                         elif isinstance(event, CONTENT_EVENTS):
-                            delivered = True
+                            with self._lock:
+                                if not self.timed_out:
+                                    delivered = True
+                                    self._settled.set()
+                            if not delivered:  # the watchdog hung this attempt up just now
+                                failure = self._timeout_error()
+                                break
                             yield from held
                             yield event
                         elif event.type == "error":
@@ -209,5 +287,6 @@ class ResilientStream(UpstreamStream):
                     yield Error(error)
                     return
         finally:
+            self._settled.set()
             close_attempt(stream)
             self.finished_at = stream.finished_at or time.monotonic()

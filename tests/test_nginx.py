@@ -118,6 +118,26 @@ def test_python_socketio_through_nginx(nginx):
         assert "".join(chunks) == EXPECTED
 
 
+def test_nginx_absorbs_more_idle_connections_than_gunicorn_has_slots(nginx):
+    """1,010 idle TCP connections (gunicorn's worker_connections is 1,000):
+    nginx holds them itself, and /health still answers through it."""
+    import socket
+
+    import requests
+
+    idle = []
+    try:
+        for _ in range(1010):
+            idle.append(socket.create_connection(("127.0.0.1", nginx.port), timeout=5))
+        started = time.monotonic()
+        response = requests.get(nginx.url + "/health?format=json", timeout=5)
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+        assert time.monotonic() - started < 2
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def test_javascript_client_upgrades_through_nginx(nginx):
     outcome = run_client(nginx.url, "default")
     assert outcome["transports"] == ["polling", "websocket"] and "".join(outcome["chunks"]) == EXPECTED

@@ -147,6 +147,51 @@ class UpstreamStream:
             self._on_cancel()
 
 
+_local = threading.local()  # greenlet-local under gevent's patched threading
+
+
+class Pending:
+    """An upstream call that has not answered yet (connecting, sending,
+    waiting for the status line and headers).
+
+    `provider.open()` blocks until the upstream answers, so there is no
+    stream to cancel yet; the resilient stream binds a Pending around each
+    attempt, the HTTP plumbing tells it how to hang up the connection in use
+    (`on_cancel`), and `cancel()` from another greenlet or thread (a client
+    that left, a missed first-byte deadline) hangs up at once instead of
+    waiting for the idle timeout."""
+
+    __slots__ = ("cancelled", "_hang_up")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._hang_up: Callable[[], None] | None = None
+
+    def on_cancel(self, hang_up: Callable[[], None]) -> None:
+        self._hang_up = hang_up
+        if self.cancelled:  # cancelled while the connection was being made
+            hang_up()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        hang_up = self._hang_up
+        if hang_up is not None:
+            hang_up()
+
+    def __enter__(self) -> "Pending":
+        _local.pending = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _local.pending = None
+        self._hang_up = None  # the connection now belongs to the stream (or the pool)
+
+
+def pending_call() -> Pending | None:
+    """The Pending bound around the upstream call this thread is making."""
+    return getattr(_local, "pending", None)
+
+
 class Decoder:
     """Upstream wire -> canonical events, for one response (pure, no IO).
 

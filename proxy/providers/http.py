@@ -15,6 +15,7 @@ ceiling checked between events. Upstream keys never appear in errors or logs.
 from __future__ import annotations
 
 import email.utils
+import functools
 import ipaddress
 import os
 import socket
@@ -27,6 +28,8 @@ import urllib3.connection
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .. import sse
 from ..canonical import Event
@@ -38,7 +41,7 @@ from ..errors import (
     UpstreamTimeout,
     from_upstream_status,
 )
-from .base import HOST_NAME, Decoder, UpstreamStream
+from .base import HOST_NAME, Decoder, UpstreamStream, pending_call
 from .redaction import redact, scrub_error
 
 MAX_ERROR_BODY = 64 * 1024
@@ -235,6 +238,65 @@ def transport_error(exc: BaseException, provider: str, settings: Settings) -> Pr
     return UpstreamError(f"{provider}: the upstream connection was cut mid-response", code="connection_cut", provider=provider)
 
 
+def _hang_up(connection: Any) -> None:
+    """Shut a connection's socket down: a read blocked on it returns at once
+    (the call then fails and urllib3 drops the connection), and the upstream
+    sees us leave."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _watch(connection: Any) -> None:
+    pending = pending_call()
+    if pending is not None:
+        pending.on_cancel(functools.partial(_hang_up, connection))
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)  # a new connection: hung up if cancelled while it was made
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        if connection.sock is not None:  # a pooled one, already connected
+            _watch(connection)
+        return connection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        if connection.sock is not None:
+            _watch(connection)
+        return connection
+
+
+class CancellableAdapter(HTTPAdapter):
+    """An adapter whose connections a Pending (providers/base.py) can hang up
+    while the request waits for the upstream's answer."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
 class UpstreamClient:
     """A pooled session for one upstream vendor, per process."""
 
@@ -251,7 +313,7 @@ class UpstreamClient:
             session = requests.Session()
             # Sized for a gevent worker's many concurrent streams to one host;
             # retries are ours (router), not urllib3's.
-            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=self.pool_size, max_retries=0)
+            adapter = CancellableAdapter(pool_connections=8, pool_maxsize=self.pool_size, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.trust_env = False

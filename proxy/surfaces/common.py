@@ -68,6 +68,10 @@ def error_response(error: ProxyError, body: Callable[[ProxyError], Any]) -> Resp
     if error.retry_after is not None:
         headers["Retry-After"] = str(int(error.retry_after + 0.999))
     status = error.status if 400 <= error.status < 600 else 500
+    if not error.retryable and (status >= 500 or status in (408, 409, 429)):
+        # The OpenAI and Anthropic SDKs retry these statuses unless told not
+        # to: a missing provider key or a quota will not heal in a second.
+        headers["x-should-retry"] = "false"
     g.error_code = error.code  # for the request's access-log line (proxy/logs.py)
     return json_response(body(error), status, headers)
 

@@ -10,6 +10,14 @@ at once without mixing). A `cancel {id?}` event or a disconnect stops the
 socket's chats and their upstreams; a cancelled chat ends with
 `error {message, code: "cancelled"}`. Everything goes to the requesting socket
 only, never broadcast.
+
+A vanished client (a killed long-polling one sends no close) is noticed by
+the Engine.IO heartbeat (SWITCHBOARD_SOCKETIO_PING_INTERVAL / _TIMEOUT),
+which disconnects it and so cancels its chats. When the worker stops
+(proxy/serving.py): new chats get `error {code: "server_shutdown"}`, idle
+clients are disconnected at once, a client whose last chat ended is
+disconnected then, and chats still running near the end of the grace period
+end with `error {code: "server_shutdown"}`.
 """
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 
 from .. import chat as chat_runner
 from ..chat import Surface
-from ..errors import AuthenticationFailed, BadRequest, ProxyError
+from ..errors import AuthenticationFailed, BadRequest, ProxyError, ServerShutdown
 from ..request_context import caller_for, new_request_id
 from . import socket_json
 from . import workbench_codec as codec
@@ -142,6 +150,8 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
         max_http_buffer_size=settings.max_body_bytes,
         path=path,
         serializer=socket_json.LenientPacket,
+        ping_interval=settings.socketio_ping_interval,
+        ping_timeout=settings.socketio_ping_timeout,
         **queue,
     )
     if host_socketio is not None:
@@ -149,6 +159,29 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
     chats = ActiveChats()
     callers: dict[str, Any] = {}
     board.socket_chats = chats
+    stopping = threading.Event()
+
+    def disconnect(sid: str) -> None:
+        try:
+            socketio.server.disconnect(sid, namespace="/")
+        except Exception:  # already gone
+            log.debug("disconnecting %s failed", sid, exc_info=True)
+
+    def stop() -> int:
+        """The worker stops: refuse new chats, disconnect the idle clients
+        (the busy ones when their last chat ends). Returns how many went."""
+        stopping.set()
+        idle = [sid for sid in list(callers) if chats.count(sid) == 0]
+        for sid in idle:
+            disconnect(sid)
+        return len(idle)
+
+    def disconnect_all() -> None:
+        for sid in list(callers):
+            disconnect(sid)
+
+    board.extras["socketio_stop"] = stop
+    board.extras["socketio_disconnect_all"] = disconnect_all
     bypass_middleware_outside_socketio(app)
 
     def send(sid: str, tag: Any, name: str, payload: dict | None) -> None:
@@ -173,6 +206,8 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
         tag = None
         try:
             tag = chat_tag(data)
+            if stopping.is_set():
+                raise ServerShutdown("the server is restarting: send the chat again in a moment")
             if extra:
                 raise BadRequest("send one chat object: socket.emit('chat', {messages, model?, id?})")
             check_payload(data)
@@ -187,7 +222,7 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
         ended = False
         try:
             for name, payload in codec.messages(chat.events()):
-                if chat.cancelled:
+                if chat.cancelled and chat.ending is None:
                     break  # a chat stopped by `cancel` is not complete: its error follows
                 send(sid, tag, OUTGOING[name], payload)
                 ended = name in ("complete", "error")
@@ -207,6 +242,8 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
             # Every chat ends in exactly one `complete` or `error`. (After a
             # disconnect this emit goes nowhere.)
             send(sid, tag, "error", {"message": "the chat was cancelled", "code": "cancelled"})
+        if stopping.is_set() and chats.count(sid) == 0 and sid in callers:
+            disconnect(sid)  # its last chat is over: do not hold the stopping worker
 
     @socketio.on(socket_json.INVALID)
     def on_invalid(reason: Any = None) -> None:
