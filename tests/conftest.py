@@ -30,6 +30,18 @@ def pytest_collection_modifyitems(config, items):
         )
 
 
+def pytest_ignore_collect(collection_path, config):
+    """`-m unit` (make test-fast) does not import modules that hold no unit
+    test: their imports (the openai SDK, hypothesis, the live-server helpers)
+    cost more than all unit tests together. A module holds unit tests only if
+    its source says `mark.unit` (module-level or on a test)."""
+    if (config.option.markexpr or "").strip() != "unit":
+        return None
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return None if "mark.unit" in collection_path.read_text(encoding="utf-8") else True
+
+
 def pytest_configure(config):
     # Apps a test builds without its own database_path must not write into
     # the working tree's instance/ folder.

@@ -16,7 +16,9 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.unit
+# The per-module check re-imports every pure module in another interpreter and
+# takes seconds of CPU: e2e. The two quick checks also run in make test-fast.
+pytestmark = pytest.mark.e2e
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FORBIDDEN = ("flask", "requests", "werkzeug", "urllib3", "flask_socketio", "gevent")
@@ -63,6 +65,7 @@ def pure_modules() -> list[str]:
     return sorted(set(modules) | set(PURE_MODULES))
 
 
+@pytest.mark.unit
 def test_the_walk_finds_every_codec_surface_codec_and_provider_module():
     modules = pure_modules()
     for expected in ("proxy.surfaces.workbench_codec", "proxy.surfaces.openai_chat_codec.decode",
@@ -75,6 +78,7 @@ def test_the_walk_finds_every_codec_surface_codec_and_provider_module():
     assert IO_MODULES <= every, f"IO_MODULES names modules that do not exist: {IO_MODULES - every}"
 
 
+@pytest.mark.unit
 def test_pure_modules_import_neither_flask_nor_requests():
     modules = pure_modules()
     script = (
