@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
