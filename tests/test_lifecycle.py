@@ -319,7 +319,10 @@ def test_nothing_of_a_finished_stream_stays_alive(tmp_path):
         assert len(board(app).open_chats) == 0
         after = live(*KINDS)
         # requests.Response shares its name with Flask's; neither may pile up
-        assert {kind: after[kind] - baseline[kind] for kind in KINDS} == dict.fromkeys(KINDS, 0), after
+        # Nothing piled up. Fewer than at the baseline is fine: objects an
+        # earlier test left for the garbage collector may go meanwhile.
+        grown = {kind: after[kind] - baseline[kind] for kind in KINDS if after[kind] > baseline[kind]}
+        assert grown == {}, after
 
 
 # -- what a departure and a missing key tell others ------------------------------
