@@ -21,7 +21,7 @@ import abc
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..canonical import Message
 
@@ -155,16 +155,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_response(self, response_id: str, owner: str) -> bool: ...
 
-    def response_chain(self, response_id: str, owner: str) -> list[StoredResponse] | None:
+    def response_chain(self, response_id: str, owner: str,
+                       lookup: Callable[[str], StoredResponse | None] | None = None) -> list[StoredResponse] | None:
         """The response and its predecessors, oldest first (the context of a
         `previous_response_id` request); None when the newest is unknown. A
-        predecessor that was deleted ends the chain there."""
+        predecessor that was deleted ends the chain there. `lookup` finds a
+        response by id first (a connection-local cache of unstored ones)."""
         chain: list[StoredResponse] = []
         seen: set[str] = set()
         current: str | None = response_id
         while current and current not in seen and len(chain) < MAX_CHAIN:
             seen.add(current)
-            stored = self.get_response(current, owner)
+            stored = (lookup(current) if lookup is not None else None) or self.get_response(current, owner)
             if stored is None:
                 if not chain:
                     return None

@@ -32,7 +32,7 @@ from ..chat import Chat, Surface
 from ..errors import BadRequest, NotFound, ProxyError
 from ..request_context import require_caller
 from ..store import StoredResponse
-from ..store.base import MAX_CHAIN, StoreError
+from ..store.base import StoreError
 from . import responses_codec as codec
 from .common import error_response, json_response, read_json, switchboard
 from .conversations import StoreUnavailable
@@ -130,22 +130,8 @@ class ResponseTurn:
         return history, tools
 
     def _chain(self, response_id: str) -> list[StoredResponse] | None:
-        if self.cache is None:
-            return self.board.store.response_chain(response_id, self.owner)
-        chain: list[StoredResponse] = []
-        seen: set[str] = set()
-        current: str | None = response_id
-        while current and current not in seen and len(chain) < MAX_CHAIN:
-            seen.add(current)
-            stored = self.cache.get(current) or self.board.store.get_response(current, self.owner)
-            if stored is None:
-                if not chain:
-                    return None
-                break
-            chain.append(stored)
-            current = stored.previous_id
-        chain.reverse()
-        return chain
+        lookup = self.cache.get if self.cache is not None else None
+        return self.board.store.response_chain(response_id, self.owner, lookup)
 
     def keep(self, final: dict) -> None:
         """Called with the final Response object before it is sent."""
