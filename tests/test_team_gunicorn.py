@@ -136,6 +136,10 @@ def test_slots_of_killed_workers_expire_and_live_slots_do_not(four_workers):
         wait_until(admitted, timeout=SLOT_TTL + 60, interval=0.2)  # the master boots 4 new workers first
         # freed by expiry: no worker survived to release them
         assert time.monotonic() - killed_at >= SLOT_TTL * 0.5
+        # Each slot expires SLOT_TTL after its own last renewal, all before the
+        # kill: past killed_at + SLOT_TTL every one of the five is free (the
+        # first admission above may have come while a later one still held).
+        time.sleep(max(0.0, killed_at + SLOT_TTL + 1.0 - time.monotonic()))
         five = ThreadPoolExecutor(5)
         statuses = list(five.map(lambda _: requests.post(
             server.url + "/v1/chat/completions", json=body("mock"), headers=headers(KILLED), timeout=30).status_code,
