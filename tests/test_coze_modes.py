@@ -313,7 +313,11 @@ def test_a_conversation_continues_with_the_bot_it_started_with(fake, tmp_path):
         missing = requests.post(f"{url}/v1/chat/completions", timeout=10, headers={"x-model-type": "conversation"},
                                 json={"model": "m", "messages": [{"role": "user", "content": "three"}]})
     assert text == fake_coze.answer_text("two", 2)
-    assert [r.json["bot_id"] for r in fake.requests_to("/v3/chat")] == [fake_coze.REASONING_BOT] * 2
+    # Every chat of the conversation went to the bot it started with. (A
+    # second chat may be refused with 4016 while Coze still counts the first
+    # as running, and is retried: more than two requests, all to that bot.)
+    bots = [r.json["bot_id"] for r in fake.requests_to("/v3/chat")]
+    assert len(bots) >= 2 and set(bots) == {fake_coze.REASONING_BOT}
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_bot_id"
 
 
