@@ -74,8 +74,3 @@ def error_response(error: ProxyError, body: Callable[[ProxyError], Any]) -> Resp
         headers["x-should-retry"] = "false"
     g.error_code = error.code  # for the request's access-log line (proxy/logs.py)
     return json_response(body(error), status, headers)
-
-
-def server_url() -> str:
-    """How the client reached us (behind nginx: via the forwarded headers)."""
-    return request.host_url.rstrip("/")

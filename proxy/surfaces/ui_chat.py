@@ -155,7 +155,7 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
         block=(lambda: board.store.get_meta(who, state.BLOCK, block_id)) if block_id is not None else None,
         settings=lambda: state.current_settings(board, who),
         default_preset=default_preset(board.settings))
-    apply(chat.request, resolved, overrides)
+    chat.request = apply(chat.request, resolved, overrides)
 
     raw_messages = [m for m in codec.decode.history_of(body) if isinstance(m, dict)]
     last = raw_messages[-1] if raw_messages else {}
@@ -241,22 +241,18 @@ def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[
     return response
 
 
-def apply(chat_request, resolved, overrides) -> None:
+def apply(chat_request, resolved, overrides):
     """The resolved preset, with the request's own values laid over it."""
     from ..canonical import Message, TextPart
-    from ..router import REQUEST_PARAMS
+    from ..router import apply_params
 
     chat_request.model = resolved.model
     chat_request.temperature = resolved.temperature
     chat_request.max_tokens = resolved.max_tokens
     if resolved.system and overrides.system is None:
         chat_request.messages.insert(0, Message("system", (TextPart(resolved.system),)))
-    for name, value in resolved.params.items():
-        if name in REQUEST_PARAMS:
-            if getattr(chat_request, name) in (None, []):
-                setattr(chat_request, name, value)
-        else:
-            chat_request.extra.setdefault(name, value)
+    # the other preset fields fill what the request left unset, as a model's params do
+    return apply_params(chat_request, resolved.params)
 
 
 # --------------------------------------------------------------------------
