@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A private generator: retries in a stream's thread never touch the global
+# random state that other code (or a test framework) may have seeded.
+_jitter = random.Random()
 RETRY_AFTER_CAP = 30.0  # a longer retry-after goes to the next fallback instead of waiting
 BACKOFF_CAP = 8.0
 
@@ -56,7 +59,7 @@ def backoff_delay(error: ProxyError, retry: int, base: float) -> float | None:
     if error.retry_after is not None:
         return error.retry_after if error.retry_after <= RETRY_AFTER_CAP else None
     # Exponential with jitter so that many clients hit by one outage do not retry in step.
-    return min(BACKOFF_CAP, base * (2 ** retry)) * random.uniform(0.5, 1.0)
+    return min(BACKOFF_CAP, base * (2 ** retry)) * _jitter.uniform(0.5, 1.0)
 
 
 def close_attempt(stream: UpstreamStream) -> None:
