@@ -5,6 +5,7 @@ WebSocket mode under the gevent worker."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -38,19 +39,26 @@ def test_previous_response_id_chains_across_four_workers_on_redis(tmp_path):
                                  "SWITCHBOARD_DEMO_DELAY": "0"}, workers=4)
     try:
         base = server.url
-        switches = 0
-        for _ in range(15):
+        def chain(_):
             # a tool call on one worker, its result continued on whichever worker takes the next connection:
             # without the stored chain the lone function_call_output would be rejected (400)
             call, first_worker = stream(base, {"model": "mock", "input": "Lisbon", "tools": [WEATHER]})
             (item,) = call["output"]
             answer, second_worker = stream(base, {"model": "mock", "previous_response_id": call["id"], "input": [
                 {"type": "function_call_output", "call_id": item["call_id"], "output": "22 degrees"}]})
-            assert answer["status"] == "completed", answer
-            assert answer["output"][0]["content"][0]["text"] == "The tool get_weather returned: 22 degrees"
-            switches += first_worker != second_worker
-            if switches >= 3:
-                break
+            return answer, first_worker != second_worker
+
+        # Chains run eight at a time: an idle kernel tends to hand every new
+        # connection to the same worker, concurrent ones spread over the four.
+        switches = 0
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(6):
+                for answer, switched in pool.map(chain, range(8)):
+                    assert answer["status"] == "completed", answer
+                    assert answer["output"][0]["content"][0]["text"] == "The tool get_weather returned: 22 degrees"
+                    switches += switched
+                if switches >= 3:
+                    break
         assert switches >= 1, "every continuation landed on the worker of its predecessor"
         assert requests.get(f"{base}/v1/responses/{answer['id']}", timeout=10).json() == answer
     finally:
