@@ -18,7 +18,6 @@ import logging
 import select
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -28,6 +27,7 @@ from .canonical import ChatRequest, ChatResult, Event, accumulate
 from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
 from .request_context import current_request_id, require_caller
 from .streaming import Recorder, guard, sse_response
+from .timers import call_later, gevent_hub, spawn_raw
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +229,17 @@ class Chat:
 
     # -- events ------------------------------------------------------------------
 
-    def events(self) -> Iterator[Event]:
-        """The opened, guarded, wrapped and recorded events of this chat."""
+    def events(self, first: "FirstEvent | None" = None) -> Iterator[Event]:
+        """The opened, guarded, wrapped and recorded events of this chat
+        (watched by `first`, when the caller waits for the first one)."""
         self.open()
         events = guard(self.stream, self._early_end)
         for wrap in self._wrappers:
             events = wrap(events)
         if self._recorders:
             events = Recorder(self._record).tap(events)
+        if first is not None:
+            return self._tracked_first(events, first)
         return self._tracked(events)
 
     def _tracked(self, events: Iterator[Event]) -> Iterator[Event]:
@@ -244,6 +247,20 @@ class Chat:
             yield from events
         finally:
             # The guard closed the provider's iterator: its upstream is released.
+            self.board.open_chats.discard(self)
+
+    def _tracked_first(self, events: Iterator[Event], first: "FirstEvent") -> Iterator[Event]:
+        """_tracked and FirstEvent.watch in one generator (one layer fewer per event)."""
+        try:
+            for event in events:
+                if first._state == "waiting" and first.note(event):
+                    return
+                yield event
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+            first._seen.set()
             self.board.open_chats.discard(self)
 
     def _record(self, result: ChatResult, completed: bool) -> None:
@@ -272,7 +289,7 @@ class Chat:
         with DepartureWatch(self):
             self.open()
             first = FirstEvent()
-            frames = encode(first.watch(self.events()))
+            frames = encode(self.events(first))
             response = sse_response(frames, self.stream, heartbeat, request_id=self.request_id)
             failure = first.wait(heartbeat)
             if failure is not None:
@@ -301,21 +318,27 @@ class FirstEvent:
         iterator = iter(events)
         try:
             for event in iterator:
-                if self._state == "waiting":
-                    with self._lock:
-                        if self._state == "waiting":
-                            if event.type == "error" and not isinstance(event.error, Cancelled):
-                                self._state, self._failure = "failed", event.error
-                                self._seen.set()
-                                return
-                            self._state = "streaming"
-                            self._seen.set()
+                if self._state == "waiting" and self.note(event):
+                    return
                 yield event
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
             self._seen.set()
+
+    def note(self, event: Event) -> bool:
+        """The first event: True when it is a failure the handler takes over
+        (the stream then ends here), False to pass it on."""
+        with self._lock:
+            if self._state == "waiting":
+                if event.type == "error" and not isinstance(event.error, Cancelled):
+                    self._state, self._failure = "failed", event.error
+                    self._seen.set()
+                    return True
+                self._state = "streaming"
+                self._seen.set()
+        return False
 
     def wait(self, timeout: float) -> ProxyError | None:
         self._seen.wait(timeout)
@@ -331,31 +354,67 @@ class DepartureWatch:
     """While the handler waits (connecting, retrying, accumulating) and
     nothing has been written, the server does not read the client socket:
     a client that leaves would go unnoticed until the first write. This
-    looks at the socket and cancels the chat when the client has closed it."""
+    watches the socket and cancels the chat when the client has closed it.
 
-    __slots__ = ("chat", "sock", "stopped")
+    Under gevent a read watcher on the hub's loop does it: nothing runs until
+    the socket turns readable (the client closed it, or pipelined another
+    request), so a thousand waiting requests cost nothing per poll and a
+    departure is seen at once. Otherwise (flask run) a thread looks every
+    DEPARTURE_POLL seconds, once the answer is slower than one poll."""
+
+    __slots__ = ("chat", "sock", "stopped", "timer", "watcher")
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         environ = request.environ if request else {}
         self.sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
         self.stopped = False
+        self.timer = None
+        self.watcher = None
 
     def __enter__(self) -> "DepartureWatch":
-        if self.sock is not None:
-            import _thread
-
-            _thread.start_new_thread(self._watch, ())
+        if self.sock is None:
+            return self
+        hub = gevent_hub()
+        raw = getattr(self.sock, "_sock", None)  # the OS socket under gevent's
+        if hub is not None and raw is not None:
+            self.sock = raw
+            self.watcher = hub.loop.io(raw.fileno(), 1)  # 1: readable
+            self.watcher.start(self._readable)
+        else:
+            self.timer = call_later(DEPARTURE_POLL, self._watch)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stopped = True
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def _readable(self) -> None:
+        """In the hub (must not block): peek without waiting."""
+        try:
+            gone = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return  # woken for nothing: keep watching
+        except OSError:
+            gone = True  # reset
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+        # Bytes (a pipelined request) say the client is still there.
+        if gone and not self.stopped:
+            spawn_raw(self._gone)
+
+    def _gone(self) -> None:
+        if not self.stopped:
+            log.info("the client left before the answer started: cancelling the upstream")
+            self.chat.cancel()
 
     def _watch(self) -> None:
         sock = self.sock
-        # Most answers start well within one poll: sleeping first spares
-        # them the select() (a measurable share of a short request's CPU).
-        time.sleep(DEPARTURE_POLL)
         try:
             while not self.stopped:
                 readable, _, _ = select.select([sock], [], [], DEPARTURE_POLL)
@@ -365,9 +424,7 @@ class DepartureWatch:
                     # Readable with nothing to read is an orderly close; bytes
                     # (a pipelined request) say the client is still there.
                     if sock.recv(1, socket.MSG_PEEK) == b"":
-                        log.info("the client left before the answer started: cancelling the upstream")
-                        self.chat.cancel()
-                        return
+                        self._gone()
                     return
         except OSError:  # closed or reset: gone as well
             if not self.stopped:

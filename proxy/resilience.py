@@ -29,7 +29,6 @@ first byte: a slow model is not a stalled one there, so its deadline is
 """
 from __future__ import annotations
 
-import _thread
 import logging
 import random
 import threading
@@ -41,6 +40,7 @@ from .canonical import CONTENT_EVENTS, ChatRequest, Error, Event
 from .errors import BadRequest, Cancelled, ProxyError, UpstreamError, UpstreamTimeout
 from .providers.base import ModelRoute, Pending, UpstreamStream
 from .providers.redaction import scrub_error
+from .timers import call_later
 
 if TYPE_CHECKING:
     from .router import Router
@@ -79,7 +79,7 @@ def should_fall_back(error: ProxyError) -> bool:
 
 class ResilientStream(UpstreamStream):
     __slots__ = ("router", "request", "plan", "index", "retries", "attempts", "current", "pending", "deadline",
-                 "timed_out", "_settled", "_lock", "_first")
+                 "timed_out", "_settled", "_timer", "_lock", "_first")
 
     def __init__(self, router: "Router", request: ChatRequest, plan: list[ModelRoute]) -> None:
         super().__init__(self._run())
@@ -93,7 +93,8 @@ class ResilientStream(UpstreamStream):
         self.pending: Pending | None = None  # the attempt waiting for its upstream's headers
         self.deadline: float | None = None  # for the first content (monotonic)
         self.timed_out = False
-        self._settled = threading.Event()  # first content, end or cancel: the watchdog can stop
+        self._settled = False  # first content, end or cancel: the deadline no longer applies
+        self._timer = None
         self._lock = threading.Lock()
         self._first: UpstreamStream | None = None
 
@@ -104,7 +105,11 @@ class ResilientStream(UpstreamStream):
     def start(self) -> "ResilientStream":
         """Open the first attempt that connects; raises the last error when none does."""
         self._arm_deadline()
-        self._first = self._connect()
+        try:
+            self._first = self._connect()
+        except BaseException:
+            self._settle()  # nothing more will run: the deadline is moot
+            raise
         self.response_headers = self._first.response_headers
         return self
 
@@ -121,15 +126,19 @@ class ResilientStream(UpstreamStream):
         if self.deadline is not None or not timeout or timeout <= 0:
             return
         self.deadline = time.monotonic() + timeout
-        # A bare thread (a greenlet under gevent) that lives until the first
-        # content, the end or a cancel, whichever comes first.
-        _thread.start_new_thread(self._watchdog, (timeout,))
+        # A timer, cancelled at the first content, the end or a cancel,
+        # whichever comes first (timers.py: no greenlet unless it fires).
+        self._timer = call_later(timeout, self._watchdog, timeout)
+
+    def _settle(self) -> None:
+        self._settled = True
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     def _watchdog(self, timeout: float) -> None:
-        if self._settled.wait(timeout):
-            return
         with self._lock:
-            if self._settled.is_set():  # the first content came just now
+            if self._settled:  # the first content came just now
                 return
             self.timed_out = True
         log.warning("model %s: no content within %gs (%s); hanging up", self.route.id, timeout,
@@ -214,7 +223,7 @@ class ResilientStream(UpstreamStream):
         if self.cancelled.is_set():
             return
         super().cancel()
-        self._settled.set()
+        self._settle()
         self._cancel_current()
 
     def _cancel_current(self) -> None:
@@ -254,7 +263,7 @@ class ResilientStream(UpstreamStream):
                             with self._lock:
                                 if not self.timed_out:
                                     delivered = True
-                                    self._settled.set()
+                                    self._settle()
                             if not delivered:  # the watchdog hung this attempt up just now
                                 failure = self._timeout_error()
                                 break
@@ -290,6 +299,6 @@ class ResilientStream(UpstreamStream):
                     yield Error(error)
                     return
         finally:
-            self._settled.set()
+            self._settle()
             close_attempt(stream)
             self.finished_at = stream.finished_at or time.monotonic()

@@ -225,7 +225,7 @@ def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[
         chat.open()  # errors before the stream: JSON with their status
         # registered before the response starts: a resume right after the POST finds it
         departure.recording = open_recording(names)
-        frames = produce(first.watch(chat.events()))
+        frames = produce(chat.events(first))
         if text_protocol:
             # no heartbeats: they would be text; the total timeout bounds a silent upstream
             body = Body(relay(pump(frames, chat.request_id), departure, settings.total_timeout), departure)
