@@ -27,12 +27,13 @@ from pathlib import Path
 
 from proxy import create_app, logs
 from proxy.canonical import ChatRequest, ChatResult, Finish, Message, TextPart, Usage
+from proxy.gate import Tally
 
 
 def measure(app, policy, requests: int) -> dict:
     gate = app.extensions["switchboard"].gate
     request = ChatRequest(model="mock", messages=[Message("user", (TextPart("hello " * 20),))])
-    result = ChatResult(parts=[TextPart("an answer " * 20)], usage=Usage(30, 50), finish=Finish())
+    result = Tally.of(ChatResult(parts=[TextPart("an answer " * 20)], usage=Usage(30, 50), finish=Finish()))
     for _ in range(50):  # warm: scripts loaded, connections open, files created
         gate.admit(policy, request, "openai_chat").finish(result, True)
     cpu, wall = time.process_time(), time.perf_counter()

@@ -3,7 +3,7 @@ upstream opens; accounting, metrics and the access-log line once it ended.
 
     chat runner: start -> Gate.admit(caller, request, surface) -> Ticket   (403 model not allowed, 429 limits)
                  router.open ... stream ends (finished, failed, client gone)
-                 -> Ticket.finish(result, completed, stream)
+                 -> Ticket.finish(tally, completed, stream)   (Ticket.watch counts what it needs as events pass)
                     -> Limits.settle (tokens, budget, slot) -> UsageLog.record -> metrics -> access log
 
 A Ticket is finished exactly once, also when the upstream never opened, so a
@@ -16,10 +16,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from . import logs, metrics
-from .canonical import ChatRequest, ChatResult, ImagePart, TextPart
+from .canonical import CONTENT_EVENTS, ChatRequest, ChatResult, Event, Finish, ImagePart, TextPart, Usage
 from .errors import Cancelled, PermissionDenied, ProxyError, StoreUnavailable
 from .keys import KeyPolicy, KeyRing, keyring_of, parse_prices, price_for
 from .limits import LimitExceeded, Limits, RedisLimits, Reservation, open_limits
@@ -45,9 +45,24 @@ def estimate_input(request: ChatRequest) -> int:
     return chars // CHARS_PER_TOKEN + images * TOKENS_PER_IMAGE
 
 
-def estimate_output(result: ChatResult) -> int:
-    chars = sum(len(getattr(part, "text", "") or getattr(part, "arguments", "") or "") for part in result.parts)
-    return -(-chars // CHARS_PER_TOKEN)
+@dataclass(slots=True)
+class Tally:
+    """What accounting needs of a stream: its usage, how it ended and how much
+    it produced, counted as the events pass (no answer is accumulated)."""
+
+    usage: Usage | None = None
+    finish: Finish | None = None
+    error: ProxyError | None = None
+    output_chars: int = 0  # text, reasoning and tool arguments: the estimate when no usage came
+
+    @classmethod
+    def of(cls, result: ChatResult) -> "Tally":
+        chars = sum(len(getattr(part, "text", "") or getattr(part, "arguments", "") or "") for part in result.parts)
+        return cls(result.usage, result.finish, result.error, chars)
+
+
+def estimate_output(tally: Tally) -> int:
+    return -(-tally.output_chars // CHARS_PER_TOKEN)
 
 
 @dataclass(slots=True)
@@ -66,24 +81,31 @@ class Ticket:
     finished: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def watch(self, events):
-        """Pass events through, noting when the first content arrived (TTFT)."""
-        from .canonical import CONTENT_EVENTS
+    def watch(self, events: Iterator[Event], chat: Any) -> Iterator[Event]:
+        """Pass the chat's events through, noting when the first content came
+        (TTFT) and what accounting needs; finish() once they end, also when
+        the client leaves (the generator is closed)."""
+        tally = Tally()
+        try:
+            for event in events:
+                kind = event.type
+                if kind == "text-delta" or kind == "reasoning-delta":
+                    tally.output_chars += len(event.delta)
+                elif kind == "tool-call":
+                    tally.output_chars += len(event.input or "")
+                elif kind == "usage":
+                    tally.usage = event
+                elif kind == "finish":
+                    tally.finish = event
+                elif kind == "error":
+                    tally.error = event.error
+                if self.first_content is None and isinstance(event, CONTENT_EVENTS):
+                    self.first_content = time.monotonic()
+                yield event
+        finally:
+            self.finish(tally, tally.finish is not None and tally.error is None, chat.stream)
 
-        for event in events:
-            if self.first_content is None and isinstance(event, CONTENT_EVENTS):
-                self.first_content = time.monotonic()
-            yield event
-
-    def track(self, stream: Any, events) -> Any:
-        """`events` (guarded) with TTFT noted and finish() called when they end,
-        also when the client leaves (the generator is closed)."""
-        from .streaming import Recorder
-
-        recorder = Recorder(lambda result, completed: self.finish(result, completed, stream))
-        return recorder.tap(self.watch(events))
-
-    def finish(self, result: ChatResult | None, completed: bool, stream: Any = None,
+    def finish(self, tally: Tally | None, completed: bool, stream: Any = None,
                error: ProxyError | None = None) -> None:
         """Settle the limits and account the chat; the first call wins."""
         with self._lock:
@@ -91,7 +113,7 @@ class Ticket:
                 return
             self.finished = True
         try:
-            self.gate.finish(self, result, completed, stream, error)
+            self.gate.finish(self, tally, completed, stream, error)
         except Exception:
             log.exception("accounting the request failed")
 
@@ -122,8 +144,7 @@ class Gate:
             started = g.get("started")
         ticket = self.admit(chat.caller.policy if chat.caller is not None else None, chat.request,
                             chat.surface.name, chat.request_id or "", started)
-        chat.add_wrapper(ticket.watch)
-        chat.add_recorder(lambda result, completed: ticket.finish(result, completed, chat.stream))
+        chat.add_wrapper(lambda events: ticket.watch(events, chat))
         return ticket
 
     def admit(self, policy: KeyPolicy | None, request: ChatRequest, surface: str, request_id: str = "",
@@ -157,7 +178,7 @@ class Gate:
                 log.error("checking the limits of %s failed: %s", policy.name, failure)
                 raise StoreUnavailable("the limits store is unavailable: the request was not started; retry shortly",
                                        code="limits_unavailable", retry_after=1) from None
-        metrics.ACTIVE.labels(surface).inc()
+        metrics.labelled(metrics.ACTIVE, surface).inc()
         return Ticket(self, request_id, surface, request.model, policy, reservation, started, input_estimate)
 
     def _priced(self, model_id: str) -> bool:
@@ -175,7 +196,7 @@ class Gate:
                   error: ProxyError, limit: str) -> None:
         metrics.REJECTIONS.labels(policy.name, limit).inc()
         model, provider = self._labels(request.model, None)
-        metrics.REQUESTS.labels(surface, model, provider, "rejected").inc()
+        metrics.labelled(metrics.REQUESTS, surface, model, provider, "rejected").inc()
         duration = time.monotonic() - started
         self._record(UsageRecord(time=time.time(), request_id=request_id, key=policy.name, model=request.model,
                                  provider=provider, surface=surface, status="rejected", error=error.code,
@@ -195,12 +216,12 @@ class Gate:
         model = model_id if model_id in self.router.routes or model_id == route.id else route.id
         return model, route.provider
 
-    def finish(self, ticket: Ticket, result: ChatResult | None, completed: bool, stream: Any,
+    def finish(self, ticket: Ticket, tally: Tally | None, completed: bool, stream: Any,
                error: ProxyError | None) -> None:
         now = time.monotonic()
-        metrics.ACTIVE.labels(ticket.surface).dec()
-        opened = result is not None  # events flowed (None: the upstream never opened)
-        result = result or ChatResult()
+        metrics.labelled(metrics.ACTIVE, ticket.surface).dec()
+        opened = tally is not None  # events flowed (None: the upstream never opened)
+        result = tally or Tally()
         error = error or result.error
         # A stream whose Finish arrived is complete even when the encoder
         # stopped reading right after it (the iterator was closed, not drained).
@@ -246,14 +267,14 @@ class Gate:
                     recorded = True
             except Exception:
                 log.exception("settling the limits of %s failed", ticket.policy.name)
-        metrics.REQUESTS.labels(ticket.surface, model, provider, status).inc()
-        metrics.DURATION.labels(ticket.surface, provider).observe(duration)
+        metrics.labelled(metrics.REQUESTS, ticket.surface, model, provider, status).inc()
+        metrics.labelled(metrics.DURATION, ticket.surface, provider).observe(duration)
         if ttft is not None:
-            metrics.TTFT.labels(ticket.surface, provider).observe(ttft)
+            metrics.labelled(metrics.TTFT, ticket.surface, provider).observe(ttft)
         if input_tokens:
-            metrics.TOKENS.labels(model, provider, "input").inc(input_tokens)
+            metrics.labelled(metrics.TOKENS, model, provider, "input").inc(input_tokens)
         if output_tokens:
-            metrics.TOKENS.labels(model, provider, "output").inc(output_tokens)
+            metrics.labelled(metrics.TOKENS, model, provider, "output").inc(output_tokens)
         self._record(record, stored=recorded)
 
     def _record(self, record: UsageRecord, stored: bool = False) -> None:

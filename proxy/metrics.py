@@ -14,6 +14,7 @@ Without it (flask run, tests) the values live in this process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -38,6 +39,21 @@ TOKENS = Counter("switchboard_tokens", "Tokens by model, provider and direction 
                  ["model", "provider", "direction"])
 REJECTIONS = Counter("switchboard_rate_limit_rejections", "Requests refused by a per-key limit",
                      ["key", "limit"])
+
+
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered: labels() validates and locks on
+    every call, and the gate asks for the same few children for every chat.
+    Only for label values from a bounded set (surfaces, known models and
+    providers, statuses), as every label here should be."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
 
 
 def multiprocess_directory() -> str | None:
