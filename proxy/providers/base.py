@@ -27,6 +27,7 @@ response generator of a departed client) and must stop the upstream promptly.
 """
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import re
 import threading
@@ -147,7 +148,9 @@ class UpstreamStream:
             self._on_cancel()
 
 
-_local = threading.local()  # greenlet-local under gevent's patched threading
+# Greenlet-local under gevent (each greenlet has its own context), thread-local
+# otherwise; cheaper to bind per request than a gevent threading.local.
+_pending: contextvars.ContextVar["Pending | None"] = contextvars.ContextVar("switchboard_pending", default=None)
 
 
 class Pending:
@@ -161,10 +164,11 @@ class Pending:
     that left, a missed first-byte deadline) hangs up at once instead of
     waiting for the idle timeout."""
 
-    __slots__ = ("cancelled", "_hang_up")
+    __slots__ = ("cancelled", "_hang_up", "_token")
 
     def __init__(self) -> None:
         self.cancelled = False
+        self._token: Any = None
         self._hang_up: Callable[[], None] | None = None
 
     def on_cancel(self, hang_up: Callable[[], None]) -> None:
@@ -179,17 +183,18 @@ class Pending:
             hang_up()
 
     def __enter__(self) -> "Pending":
-        _local.pending = self
+        self._token = _pending.set(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _local.pending = None
+        _pending.reset(self._token)
+        self._token = None
         self._hang_up = None  # the connection now belongs to the stream (or the pool)
 
 
 def pending_call() -> Pending | None:
     """The Pending bound around the upstream call this thread is making."""
-    return getattr(_local, "pending", None)
+    return _pending.get()
 
 
 class Decoder:
