@@ -39,47 +39,58 @@ def encode_json(obj: Any, event: str | None = None) -> bytes:
     return encode(orjson.dumps(obj), event)
 
 
-def iter_raw(response: Any) -> Iterator[bytes]:
+class EventTooLarge(ValueError):
+    """More bytes than the limit arrived without completing an event."""
+
+
+class Budget:
+    """Bytes read since the last complete event, against a limit: the reader
+    of the events sets `used` back to 0 at each one (no extra generator layer
+    per event)."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
+def iter_raw(response: Any, budget: Budget | None = None) -> Iterator[bytes]:
     """Yield bytes as soon as they arrive from a streamed requests response.
 
     `read1` returns whatever is available (up to READ_SIZE) instead of
-    waiting for a full buffer; `decode_content=True` undoes gzip.
+    waiting for a full buffer; `decode_content=True` undoes gzip. With a
+    `budget`, more than its limit without the end of an event raises
+    EventTooLarge instead of growing the parser's buffer without bound.
     """
     raw = response.raw
     while True:
         chunk = raw.read1(READ_SIZE, decode_content=True)
         if not chunk:
             return
+        if budget is not None:
+            budget.used += len(chunk)
+            if budget.used > budget.limit:
+                raise EventTooLarge(f"more than {budget.limit} bytes without the end of an event")
         yield chunk
 
 
-class EventTooLarge(ValueError):
-    """More bytes than the limit arrived without completing an event."""
+def events_of(chunks: Iterable[bytes]) -> Iterator[Event]:
+    """SSE events (`.event`, `.data`, `.id`) of a byte stream."""
+    return SSEClient(chunks).events()
 
 
 def read_events(response: Any, max_event_bytes: int | None = None) -> Iterator[Event]:
-    """SSE events (`.event`, `.data`, `.id`) of a streamed upstream response.
-
-    With `max_event_bytes`, an upstream that sends more than that without
-    ending an event (one endless line) raises EventTooLarge instead of
-    growing the parser's buffer without bound."""
+    """SSE events of a streamed upstream response, at most `max_event_bytes`
+    per event when given (providers/http.py SSEReader does the same inline)."""
     if max_event_bytes is None:
-        return SSEClient(iter_raw(response)).events()
-    return _bounded(iter_raw(response), max_event_bytes)
+        return events_of(iter_raw(response))
+    return _bounded(response, Budget(max_event_bytes))
 
 
-def _bounded(chunks: Iterator[bytes], limit: int) -> Iterator[Event]:
-    pending = [0]  # bytes read since the last complete event
-
-    def counted() -> Iterator[bytes]:
-        for chunk in chunks:
-            pending[0] += len(chunk)
-            if pending[0] > limit:
-                raise EventTooLarge(f"more than {limit} bytes without the end of an event")
-            yield chunk
-
-    for event in SSEClient(counted()).events():
-        pending[0] = 0
+def _bounded(response: Any, budget: Budget) -> Iterator[Event]:
+    for event in events_of(iter_raw(response, budget)):
+        budget.used = 0
         yield event
 
 

@@ -68,19 +68,23 @@ def serve_once(chunked: bool, frames: list[bytes], gap: float, sent: list[float]
 
     def run():
         conn, _ = listener.accept()
-        with conn:
-            conn.recv(65536)
-            if chunked:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-            else:
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
-            for frame in frames:
-                time.sleep(gap)
-                sent.append(time.monotonic())
-                conn.sendall(b"%x\r\n%s\r\n" % (len(frame), frame) if chunked else frame)
-            if chunked:
-                conn.sendall(b"0\r\n\r\n")
-        listener.close()
+        try:
+            with conn:
+                conn.recv(65536)
+                if chunked:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                else:
+                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+                for frame in frames:
+                    time.sleep(gap)
+                    sent.append(time.monotonic())
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(frame), frame) if chunked else frame)
+                if chunked:
+                    conn.sendall(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading (a test that expects it to)
+            pass
+        finally:
+            listener.close()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -109,3 +113,23 @@ def test_read_events_close_delimited_http10_is_incremental():
 
 def test_read_events_chunked_is_incremental():
     check_incremental(chunked=True)
+
+
+def test_read_events_bounds_the_bytes_of_one_event_not_of_the_stream():
+    """Many small events pass however long the stream; one endless line
+    raises EventTooLarge once it passes the limit (the parser's buffer
+    would otherwise grow without bound)."""
+    small = [sse.encode_json({"n": i}) for i in range(50)]
+    port, thread = serve_once(True, small + [sse.DONE], 0.0, [])
+    with requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5) as response:
+        assert len(list(sse.read_events(response, max_event_bytes=200))) == 51
+    thread.join(5)
+    endless = [b"data: " + b"x" * 150, b"x" * 150, b"x" * 150 + b"\n\n"]
+    port, thread = serve_once(True, [sse.encode_json({"n": 0})] + endless, 0.05, [])
+    received = []
+    with requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5) as response:
+        with pytest.raises(sse.EventTooLarge):
+            for event in sse.read_events(response, max_event_bytes=200):
+                received.append(event.data)
+    thread.join(5)
+    assert received == ['{"n":0}']

@@ -398,8 +398,10 @@ class SSEReader:
         """SSE events; raises ProxyError on timeouts and cut connections.
         Closes the response when done, cut or cancelled."""
         deadline = self.started + self.settings.total_timeout
+        budget = sse.Budget(MAX_EVENT_BYTES)
         try:
-            for event in sse.read_events(self.response, MAX_EVENT_BYTES):
+            for event in sse.events_of(sse.iter_raw(self.response, budget)):
+                budget.used = 0
                 yield event
                 if time.monotonic() > deadline:
                     raise UpstreamTimeout(
