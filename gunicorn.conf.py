@@ -38,7 +38,10 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 preload_app = False
-accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG= (empty): off
+# Switchboard writes an access line for every request itself (JSON, with the
+# request id, key name, model, tokens: proxy/logs.py); gunicorn's plain-text
+# one would be a second line per request. ACCESS_LOG=- turns it on.
+accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 control_socket_disable = True
@@ -107,6 +110,13 @@ def post_worker_init(worker):
     # 100 young collections per generation-1 collection (CPython: 10); a
     # full collection still comes every 10 of those.
     gc.set_threshold(young, 100, old)
+
+    import logging
+
+    # A log record names its thread by default: under gevent each greenlet
+    # that logs (every stream's pump writes the chat's access line) would get
+    # a dummy Thread object made and registered for it. No format shows it.
+    logging.logThreads = False
 
     # Imported here, in the worker, after the gevent worker has patched.
     from proxy import serving
