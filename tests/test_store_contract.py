@@ -274,3 +274,22 @@ def test_ui_messages_replace_upsert_delete(store):
     assert store.get_ui_messages(ALICE, "chat") is None
     store.upsert_ui_messages(ALICE, "chat", [ui("z", "first")])
     assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["z"]
+
+
+def test_save_ui_exchange_replaces_a_whole_history_and_upserts_a_trimmed_one(store):
+    assert store.first_ui_message_id(ALICE, "chat") is None
+    # an empty chat takes the exchange as it is
+    store.save_ui_exchange(ALICE, "chat", [ui("u1", "hi"), ui("a1", "hello", "assistant")])
+    assert store.get_ui_messages(ALICE, "chat") == [ui("u1", "hi"), ui("a1", "hello", "assistant")]
+    assert store.first_ui_message_id(ALICE, "chat") == "u1"
+    # the whole history again (it starts with the stored first message): the chat becomes exactly it
+    store.save_ui_exchange(ALICE, "chat", [ui("u1", "hi"), ui("a2", "regenerated", "assistant")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["u1", "a2"]
+    # a history the app trimmed to its last turn: added, nothing before it is lost
+    store.save_ui_exchange(ALICE, "chat", [ui("u3", "more"), ui("a3", "ok", "assistant")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["u1", "a2", "u3", "a3"]
+    # a single message (a reply to a history the body left out) is upserted, also over its own id
+    store.save_ui_exchange(ALICE, "chat", [ui("a3", "ok, more", "assistant")])
+    assert [m["id"] for m in store.get_ui_messages(ALICE, "chat")] == ["u1", "a2", "u3", "a3"]
+    assert store.get_ui_messages(ALICE, "chat")[-1]["parts"][0]["text"] == "ok, more"
+    assert store.get_ui_messages(BOB, "chat") is None and store.first_ui_message_id(BOB, "chat") is None

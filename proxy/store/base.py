@@ -238,6 +238,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_ui_messages(self, owner: str, chat_key: str) -> bool: ...
 
+    def save_ui_exchange(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        """Keep a finished exchange: `messages` (history, then the reply)
+        replace the chat when it is empty or starts with the same message
+        (the client sent its whole history); otherwise (a trimmed history)
+        they are upserted. Backends do it with one round trip where they can."""
+        first = self.first_ui_message_id(owner, chat_key)
+        if first is None or (len(messages) > 1 and first == messages[0]["id"]):
+            self.put_ui_messages(owner, chat_key, messages)
+        else:
+            self.upsert_ui_messages(owner, chat_key, messages)
+
+    def first_ui_message_id(self, owner: str, chat_key: str) -> str | None:
+        stored = self.get_ui_messages(owner, chat_key)
+        return stored[0].get("id") if stored else None
+
     # -- lifecycle ----------------------------------------------------------
 
     @property

@@ -297,6 +297,10 @@ class RedisStore(Store):
         values = self._run(self.client.hmget, messages, ids)
         return [codec.loads(value) for value in values if value is not None] or None
 
+    def first_ui_message_id(self, owner: str, chat_key: str) -> str | None:
+        first = self._run(self.client.lindex, self._ui_keys(owner, chat_key)[1], 0)
+        return first.decode() if isinstance(first, bytes) else first
+
     def put_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
         keys = self._ui_keys(owner, chat_key)
         pipe = self.client.pipeline(transaction=True)

@@ -381,25 +381,22 @@ class SQLiteStore(Store):
         return [codec.loads(row[0]) for row in rows] or None
 
     def put_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        self._write(lambda connection: _replace_ui(connection, owner, chat_key, messages))
+
+    def save_ui_exchange(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+        """One write transaction: look at the first stored id, then replace or upsert."""
         def work(connection: sqlite3.Connection) -> None:
-            connection.execute("DELETE FROM ui_messages WHERE owner = ? AND chat = ?", (owner, chat_key))
-            connection.executemany("INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?,?,?,?,?)",
-                                   [(owner, chat_key, seq, m["id"], codec.dumps(m)) for seq, m in enumerate(messages)])
+            row = connection.execute("SELECT id FROM ui_messages WHERE owner = ? AND chat = ? ORDER BY seq LIMIT 1",
+                                     (owner, chat_key)).fetchone()
+            if row is None or (len(messages) > 1 and row[0] == messages[0]["id"]):
+                _replace_ui(connection, owner, chat_key, messages)
+            else:
+                _upsert_ui(connection, owner, chat_key, messages)
 
         self._write(work)
 
     def upsert_ui_messages(self, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
-        def work(connection: sqlite3.Connection) -> None:
-            for message in messages:
-                updated = connection.execute("UPDATE ui_messages SET message = ? WHERE owner = ? AND chat = ? AND id = ?",
-                                             (codec.dumps(message), owner, chat_key, message["id"])).rowcount
-                if not updated:
-                    connection.execute(
-                        "INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?, ?, "
-                        "(SELECT COALESCE(MAX(seq) + 1, 0) FROM ui_messages WHERE owner = ? AND chat = ?), ?, ?)",
-                        (owner, chat_key, owner, chat_key, message["id"], codec.dumps(message)))
-
-        self._write(work)
+        self._write(lambda connection: _upsert_ui(connection, owner, chat_key, messages))
 
     def delete_ui_messages(self, owner: str, chat_key: str) -> bool:
         return bool(self._write(lambda c: c.execute("DELETE FROM ui_messages WHERE owner = ? AND chat = ?",
@@ -469,3 +466,19 @@ def _insert_messages(connection: sqlite3.Connection, conversation_id: str, start
         stored.append(record)
     return stored
 
+
+def _replace_ui(connection: sqlite3.Connection, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+    connection.execute("DELETE FROM ui_messages WHERE owner = ? AND chat = ?", (owner, chat_key))
+    connection.executemany("INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?,?,?,?,?)",
+                           [(owner, chat_key, seq, m["id"], codec.dumps(m)) for seq, m in enumerate(messages)])
+
+
+def _upsert_ui(connection: sqlite3.Connection, owner: str, chat_key: str, messages: Sequence[dict]) -> None:
+    for message in messages:
+        updated = connection.execute("UPDATE ui_messages SET message = ? WHERE owner = ? AND chat = ? AND id = ?",
+                                     (codec.dumps(message), owner, chat_key, message["id"])).rowcount
+        if not updated:
+            connection.execute(
+                "INSERT INTO ui_messages (owner, chat, seq, id, message) VALUES (?, ?, "
+                "(SELECT COALESCE(MAX(seq) + 1, 0) FROM ui_messages WHERE owner = ? AND chat = ?), ?, ?)",
+                (owner, chat_key, owner, chat_key, message["id"], codec.dumps(message)))

@@ -58,11 +58,7 @@ def save_exchange(store, who: str, chat_key: str, history: list[dict], reply: di
     what the client shows. A body trimmed by the app only adds or updates."""
     try:
         messages = [m for m in history if isinstance(m.get("id"), str) and m["id"] != reply["id"]] + [reply]
-        stored = store.get_ui_messages(who, chat_key)
-        if stored is None or (len(messages) > 1 and stored[0].get("id") == messages[0]["id"]):
-            store.put_ui_messages(who, chat_key, unique(messages))
-        else:
-            store.upsert_ui_messages(who, chat_key, unique(messages))
+        store.save_ui_exchange(who, chat_key, unique(messages))
     except Exception:
         log.exception("storing a UI chat exchange failed")
 
