@@ -44,13 +44,14 @@ class Recording:
 
 
 class _LocalStream:
-    __slots__ = ("frames", "done", "condition", "last_read")
+    __slots__ = ("frames", "done", "condition", "last_read", "readers")
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
         self.done = False
         self.condition = threading.Condition()
         self.last_read = 0.0
+        self.readers = 0  # replays attached: only then does a frame need a wakeup
 
 
 class _LocalRecording(Recording):
@@ -58,9 +59,15 @@ class _LocalRecording(Recording):
         self.hub, self.names, self.stream = hub, names, stream
 
     def append(self, frame: bytes) -> None:
-        with self.stream.condition:
-            self.stream.frames.append(frame)
-            self.stream.condition.notify_all()
+        # Nearly every reply is never resumed: no lock per frame for them. A
+        # reader counts itself in before it looks at the frames under the
+        # lock, so a frame appended before the count is seen by that look,
+        # and one appended after it notifies.
+        stream = self.stream
+        stream.frames.append(frame)
+        if stream.readers:
+            with stream.condition:
+                stream.condition.notify_all()
 
     def close(self) -> None:
         with self.hub.lock:
@@ -100,22 +107,28 @@ class LocalHub:
     def _frames(stream: _LocalStream) -> Iterator[bytes]:
         sent = 0
         idle_since = time.monotonic()
-        while True:
+        with stream.condition:
+            stream.readers += 1
+        try:
+            while True:
+                with stream.condition:
+                    stream.last_read = time.time()
+                    if sent >= len(stream.frames) and not stream.done:
+                        stream.condition.wait(1.0)
+                    batch = stream.frames[sent:]
+                    done = stream.done
+                if batch:
+                    sent += len(batch)
+                    idle_since = time.monotonic()
+                    yield b"".join(batch)
+                elif done:
+                    return
+                elif time.monotonic() - idle_since > REPLAY_IDLE_LIMIT:
+                    yield _abandoned()
+                    return
+        finally:
             with stream.condition:
-                stream.last_read = time.time()
-                if sent >= len(stream.frames) and not stream.done:
-                    stream.condition.wait(1.0)
-                batch = stream.frames[sent:]
-                done = stream.done
-            if batch:
-                sent += len(batch)
-                idle_since = time.monotonic()
-                yield b"".join(batch)
-            elif done:
-                return
-            elif time.monotonic() - idle_since > REPLAY_IDLE_LIMIT:
-                yield _abandoned()
-                return
+                stream.readers -= 1
 
 
 # KEYS: pointer keys. ARGV: stream id. Deletes each pointer still naming this stream.
