@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from . import logs, metrics
@@ -65,6 +65,9 @@ def estimate_output(tally: Tally) -> int:
     return -(-tally.output_chars // CHARS_PER_TOKEN)
 
 
+_FINISHING = threading.Lock()
+
+
 @dataclass(slots=True)
 class Ticket:
     """One admitted chat, until finish()."""
@@ -79,7 +82,6 @@ class Ticket:
     input_estimate: int = 0
     first_content: float | None = None
     finished: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def watch(self, events: Iterator[Event], chat: Any) -> Iterator[Event]:
         """Pass the chat's events through, noting when the first content came
@@ -108,7 +110,7 @@ class Ticket:
     def finish(self, tally: Tally | None, completed: bool, stream: Any = None,
                error: ProxyError | None = None) -> None:
         """Settle the limits and account the chat; the first call wins."""
-        with self._lock:
+        with _FINISHING:  # one lock for all tickets: held for two lines, not worth one each
             if self.finished:
                 return
             self.finished = True
@@ -135,15 +137,10 @@ class Gate:
 
     def admit_chat(self, chat: Any) -> Ticket:
         """The chat runner's admission (Chat.open): admit, then note the first
-        content (TTFT) and finish the ticket when the stream is over."""
-        from flask import g, has_request_context
-
-        started = None
-        if has_request_context():
-            g.chat_logged = True  # this request's access line is the chat's own
-            started = g.get("started")
+        content (TTFT) and finish the ticket when the stream is over.
+        `chat.started`: when its request arrived (monotonic), if known."""
         ticket = self.admit(chat.caller.policy if chat.caller is not None else None, chat.request,
-                            chat.surface.name, chat.request_id or "", started)
+                            chat.surface.name, chat.request_id or "", chat.started)
         chat.add_wrapper(lambda events: ticket.watch(events, chat))
         return ticket
 

@@ -28,9 +28,11 @@ from flask import Blueprint, Response, g, request
 
 from .. import chat as chat_runner
 from .. import sse
+from ..canonical import Message, TextPart
 from ..chat import DepartureWatch, FirstEvent, Surface
 from ..errors import ProxyError
 from ..request_context import require_caller
+from ..router import apply_params
 from ..store import StoreError
 from ..streaming import Body, pump, relay, sse_response
 from . import ui_chat_codec as codec
@@ -243,9 +245,6 @@ def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[
 
 def apply(chat_request, resolved, overrides):
     """The resolved preset, with the request's own values laid over it."""
-    from ..canonical import Message, TextPart
-    from ..router import apply_params
-
     chat_request.model = resolved.model
     chat_request.temperature = resolved.temperature
     chat_request.max_tokens = resolved.max_tokens
