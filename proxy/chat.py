@@ -14,6 +14,7 @@ for failures before the first content) it gets without code of its own.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import select
 import socket
@@ -21,12 +22,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, has_request_context, request
 
 from .canonical import ChatRequest, ChatResult, Event, accumulate
 from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
 from .request_context import current_request_id, require_caller
 from .streaming import Recorder, guard, sse_response
+from .surfaces.common import read_json
 from .timers import call_later, gevent_hub, spawn_raw
 
 log = logging.getLogger(__name__)
@@ -134,9 +136,7 @@ def start(surface: Surface, body: Any = MISSING, headers: Mapping[str, str] | No
     if caller is None:
         caller = require_caller()
     if body is MISSING:
-        from .surfaces.common import read_json  # the one body reader
-
-        body = read_json()
+        body = read_json()  # the one body reader
     if headers is None:
         headers = request.headers
     context = DecodeContext(the_board.settings.default_model, the_board.settings.public_url)
@@ -160,6 +160,7 @@ class Chat:
         self.caller = caller
         self.request = chat_request
         self.request_id = current_request_id()
+        self.started = g.get("started") if has_request_context() else None  # monotonic, for TTFT and duration
         self.response_headers: dict[str, str] = {}
         self.stream: Any = None
         self.ending: ProxyError | None = None  # why the runner ended the stream early (shutdown)
@@ -188,11 +189,14 @@ class Chat:
             return
         # Per-key models and limits (403 / 429) before anything opens; the
         # ticket accounts the chat once it ended (gate.py).
+        if has_request_context():
+            g.chat_logged = True  # this request's access line is the chat's own (written by the gate)
         ticket = self.board.gate.admit_chat(self)
         try:
             self.stream = self.board.router.prepare(self.request)
         except BaseException as error:
             ticket.finish(None, False, None, error if isinstance(error, ProxyError) else None)
+            self._drop_hooks()
             raise
         self.board.open_chats.add(self)
         if self.cancelled:  # cancelled before there was a stream to cancel
@@ -204,10 +208,16 @@ class Chat:
             if isinstance(error, Cancelled) and self.ending is not None:
                 error = self.ending  # ended by the server (shutdown) while connecting, not by the client
             ticket.finish(None, False, self.stream, error if isinstance(error, ProxyError) else None)
+            self._drop_hooks()
             if error is self.ending:
                 raise error from None
             raise
         self.response_headers.update(getattr(self.stream, "response_headers", None) or {})
+
+    def _drop_hooks(self) -> None:
+        """Never opened: its wrappers and recorders (which often close over
+        this chat) will not run; dropped so that they leave no cycle."""
+        self._wrappers, self._recorders = [], []
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -234,10 +244,16 @@ class Chat:
         (watched by `first`, when the caller waits for the first one)."""
         self.open()
         events = guard(self.stream, self._early_end)
-        for wrap in self._wrappers:
+        # Hooks' wrappers and recorders often close over the chat: handed to
+        # the generators and dropped here, or each chat would be a reference
+        # cycle that keeps its request, body and upstream response alive until
+        # a full garbage collection (under load: many megabytes).
+        wrappers, self._wrappers = self._wrappers, []
+        recorders, self._recorders = self._recorders, []
+        for wrap in wrappers:
             events = wrap(events)
-        if self._recorders:
-            events = Recorder(self._record).tap(events)
+        if recorders:
+            events = Recorder(functools.partial(_record, recorders)).tap(events)
         if first is not None:
             return self._tracked_first(events, first)
         return self._tracked(events)
@@ -262,13 +278,6 @@ class Chat:
                 close()
             first._seen.set()
             self.board.open_chats.discard(self)
-
-    def _record(self, result: ChatResult, completed: bool) -> None:
-        for on_close in self._recorders:
-            try:
-                on_close(result, completed)
-            except Exception:
-                log.exception("recording the chat failed")
 
     # -- the three ways out ----------------------------------------------------
 
@@ -392,6 +401,7 @@ class DepartureWatch:
             self.watcher = None
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None  # it holds this watch: no cycle left behind
 
     def _readable(self) -> None:
         """In the hub (must not block): peek without waiting."""
@@ -431,6 +441,14 @@ class DepartureWatch:
                 self.chat.cancel()
         except ValueError:  # a socket that cannot be peeked (TLS): nothing to watch
             return
+
+
+def _record(recorders: list[Callable[[ChatResult, bool], None]], result: ChatResult, completed: bool) -> None:
+    for on_close in recorders:
+        try:
+            on_close(result, completed)
+        except Exception:
+            log.exception("recording the chat failed")
 
 
 def shutdown_error() -> ServerShutdown:

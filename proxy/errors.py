@@ -170,3 +170,17 @@ def from_upstream_status(
     if status >= 500:
         return UpstreamError(message, retry_after=retry_after, **kwargs)
     return UpstreamError(message, retryable=False, **kwargs)
+
+
+def answered(error: BaseException) -> None:
+    """Forget where an answered error was raised. Its traceback holds every
+    frame it passed through (the chat among their locals), and a frame that
+    raised it from a local or a parameter holds it back: a reference cycle
+    that would keep the whole failed request alive until a full garbage
+    collection. Called once the error has been turned into a response."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__

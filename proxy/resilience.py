@@ -109,6 +109,9 @@ class ResilientStream(UpstreamStream):
             self._first = self._connect()
         except BaseException:
             self._settle()  # nothing more will run: the deadline is moot
+            # The unstarted _run() holds this stream (and this stream it):
+            # closed, no cycle is left for the garbage collector.
+            self._events.close()
             raise
         self.response_headers = self._first.response_headers
         return self

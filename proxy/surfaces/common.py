@@ -12,7 +12,7 @@ import orjson
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..errors import BadRequest, PayloadTooLarge, ProxyError, UnsupportedMediaType
+from ..errors import BadRequest, PayloadTooLarge, ProxyError, UnsupportedMediaType, answered
 
 
 def switchboard():
@@ -73,4 +73,6 @@ def error_response(error: ProxyError, body: Callable[[ProxyError], Any]) -> Resp
         # to: a missing provider key or a quota will not heal in a second.
         headers["x-should-retry"] = "false"
     g.error_code = error.code  # for the request's access-log line (proxy/logs.py)
-    return json_response(body(error), status, headers)
+    response = json_response(body(error), status, headers)
+    answered(error)
+    return response

@@ -158,6 +158,13 @@ class ResponseTurn:
         if self.state.final is None and self.chat.cancelled:
             codec.incomplete_response(result, self.state)
 
+    def release(self) -> None:
+        """Drop the state's hold on this turn (its on_terminal is our keep)
+        when no terminal will come (failed before its stream); the terminal
+        drops it itself. Without it each response would be a reference cycle
+        that keeps the whole chat alive until a full garbage collection."""
+        self.state.on_terminal = None
+
     def evict(self) -> None:
         """A failed continuation drops what it continued from the connection cache."""
         if self.cache is not None and self.options.previous_response_id:
@@ -173,9 +180,13 @@ def begin(body: Any = chat_runner.MISSING, headers=None, caller=None, cache: dic
 def create() -> Response:
     turn = begin()
     chat = turn.chat
-    if turn.options.stream:
-        return chat.stream_response(lambda events: codec.encode_stream(events, turn.state))
-    result = chat.result()  # raises the stream's error: answered with its status
+    try:
+        if turn.options.stream:
+            return chat.stream_response(lambda events: codec.encode_stream(events, turn.state))
+        result = chat.result()  # raises the stream's error: answered with its status
+    except BaseException:
+        turn.release()  # failed before its stream: nothing will end it
+        raise
     return json_response(codec.encode_result(result, turn.state), headers=chat.response_headers)
 
 

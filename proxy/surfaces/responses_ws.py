@@ -23,7 +23,7 @@ import orjson
 from flask import Response
 from simple_websocket import ConnectionClosed, Server
 
-from ..errors import BadRequest, ProxyError
+from ..errors import BadRequest, ProxyError, answered
 from ..streaming import _END as PUMP_END  # the pump's end-of-frames marker
 from ..streaming import pump
 from . import responses_codec as codec
@@ -61,6 +61,7 @@ def serve(environ: dict, begin: Callable[..., Any]) -> Response:
 
 def run_one(ws: Server, raw: Any, begin: Callable[..., Any], cache: dict) -> None:
     previous = None
+    turn = None
     try:
         try:
             message = orjson.loads(raw)
@@ -75,11 +76,16 @@ def run_one(ws: Server, raw: Any, begin: Callable[..., Any], cache: dict) -> Non
         chat = turn.chat
         chat.open()
     except ProxyError as error:
+        if turn is not None:
+            turn.release()
         if isinstance(previous, str):
             cache.pop(previous, None)  # a failed continuation forgets what it continued
         ws.send(error_message(error).decode())
+        answered(error)
         return
     except Exception:  # a bug: this response fails, the connection stays usable
+        if turn is not None:
+            turn.release()
         log.exception("starting a WebSocket response failed")
         ws.send(error_message(ProxyError("internal error while starting the response")).decode())
         return

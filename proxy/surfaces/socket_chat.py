@@ -33,7 +33,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 
 from .. import chat as chat_runner
 from ..chat import Surface
-from ..errors import AuthenticationFailed, BadRequest, ProxyError, ServerShutdown
+from ..errors import AuthenticationFailed, BadRequest, ProxyError, ServerShutdown, answered
 from ..request_context import caller_for, new_request_id
 from . import socket_json
 from . import workbench_codec as codec
@@ -217,6 +217,7 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
             chat = chat_runner.start(SURFACE, data, request.headers, caller=caller)
         except ProxyError as error:
             send(sid, tag, "error", {"message": error.message, "code": error.code})
+            answered(error)
             return
         key = chats.add(sid, tag, chat)
         ended = False
@@ -230,6 +231,7 @@ def init_app(app: Flask, board, path: str = "/socket.io") -> SocketIO:
                     break
         except ProxyError as error:  # could not open: retries and fallbacks used up
             send(sid, tag, "error", {"message": error.message, "code": error.code})
+            answered(error)
             ended = True
         except Exception:
             log.exception("Socket.IO chat failed")

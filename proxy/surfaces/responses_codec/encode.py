@@ -132,8 +132,9 @@ class ResponseState:
             self.incomplete_details = {"reason": reason}
         self.completed_at = int(time.time()) if status == "completed" else None
         self.final = self.response()
-        if self.on_terminal is not None:
-            self.on_terminal(self.final)
+        on_terminal, self.on_terminal = self.on_terminal, None  # once; and no cycle through its owner after
+        if on_terminal is not None:
+            on_terminal(self.final)
         return self.final
 
 
