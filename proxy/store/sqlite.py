@@ -50,6 +50,22 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 0.05  # seconds SQLite may block the hub waiting for a lock
 WRITE_DEADLINE = 10.0  # seconds a write may wait for locks before StoreBusy
+# Under gevent a commit's fsync blocks the hub, so no other writer can join
+# it while it runs: the first writer waits this long for others, and all
+# commit together (one fsync). Threads join a commit in progress by themselves.
+GROUP_WINDOW_GEVENT = 0.005
+
+
+class _Job:
+    """One caller's write, waiting for the commit that carries it."""
+
+    __slots__ = ("work", "done", "result", "error")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 # Each entry upgrades the schema by one version; never edit a shipped entry.
 MIGRATIONS: list[list[str]] = [
@@ -118,6 +134,12 @@ class SQLiteStore(Store):
         # Connections and locks are per process: after a fork, start afresh.
         self._pid = os.getpid()
         self._write_lock = threading.Lock()
+        self._jobs_lock = threading.Lock()
+        self._jobs: list[_Job] = []
+        self._leading = False
+        from ..timers import gevent_hub
+
+        self._group_window = GROUP_WINDOW_GEVENT if gevent_hub() is not None else 0.0
         self._read_lock = threading.Lock()
         self._writer = self._connect()
         self._reader = self._connect()
@@ -154,8 +176,57 @@ class SQLiteStore(Store):
             raise StoreBusy(f"the SQLite store {self.path} stayed busy for {self.write_deadline:g} s")
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run `work` in one short BEGIN IMMEDIATE transaction."""
+        """Run `work` in a BEGIN IMMEDIATE transaction, and return once it is
+        committed (synchronous=FULL: on disk). Group commit: writers that come
+        while one gathers or commits share its transaction, each in a savepoint
+        of its own (one failing rolls back only itself), and one fsync."""
         self._check_process()
+        job = _Job(work)
+        with self._jobs_lock:
+            self._jobs.append(job)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if lead:
+            self._lead()
+        elif not job.done.wait(self.write_deadline * 2):
+            raise StoreBusy(f"the SQLite store {self.path} stayed busy for {self.write_deadline * 2:g} s")
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _lead(self) -> None:
+        """Commit the waiting jobs, batch after batch, until none is left."""
+        # Whatever interrupts the leader (a greenlet killed at shutdown), the
+        # jobs it holds are still committed and every waiter is woken; only
+        # then is the interruption raised.
+        interrupted: BaseException | None = None
+        if self._group_window:
+            try:
+                time.sleep(self._group_window)  # yields: other greenlets' writes join
+            except BaseException as error:  # noqa: BLE001 - re-raised below
+                interrupted = error
+        while True:
+            with self._jobs_lock:
+                batch, self._jobs = self._jobs, []
+                if not batch:
+                    self._leading = False
+                    break
+            try:
+                self._commit(batch)
+            except BaseException as error:  # noqa: BLE001 - every job of the batch gets it
+                for job in batch:
+                    if job.error is None:
+                        job.error = error
+                if not isinstance(error, Exception) and interrupted is None:
+                    interrupted = error
+            finally:
+                for job in batch:
+                    job.done.set()
+        if interrupted is not None:
+            raise interrupted
+
+    def _commit(self, batch: list[_Job]) -> None:
         deadline = time.monotonic() + self.write_deadline
         self._acquire(self._write_lock)
         try:
@@ -173,12 +244,21 @@ class SQLiteStore(Store):
                     time.sleep(delay)  # yields under gevent, unlike SQLite's busy handler
                     delay = min(delay * 2, 0.005)  # short: SQLite's lock is not fair, keep polling
             try:
-                result = work(connection)
+                for job in batch:
+                    if len(batch) == 1:
+                        job.result = job.work(connection)
+                        continue
+                    connection.execute("SAVEPOINT job")
+                    try:
+                        job.result = job.work(connection)
+                    except Exception as error:  # noqa: BLE001 - handed to its own caller
+                        job.error = error
+                        connection.execute("ROLLBACK TO job")
+                    connection.execute("RELEASE job")
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-            return result
         finally:
             self._write_lock.release()
 
