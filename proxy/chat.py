@@ -11,13 +11,12 @@ A surface is a pure codec, a small blueprint that hands `start()` its
 `Surface`, and one registration line; everything here (auth, the request id,
 `/health`'s stream count, recording, disconnect -> cancel, the real status
 for failures before the first content) it gets without code of its own.
+The last two are watched in response_start.py.
 """
 from __future__ import annotations
 
 import functools
 import logging
-import select
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -27,14 +26,13 @@ from flask import Response, current_app, g, has_request_context, request
 from .canonical import ChatRequest, ChatResult, Event, accumulate
 from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
 from .request_context import current_request_id, require_caller
+from .response_start import DepartureWatch, FirstEvent
 from .streaming import Recorder, guard, sse_response
 from .surfaces.common import read_json
-from .timers import call_later, gevent_hub, spawn_raw
 
 log = logging.getLogger(__name__)
 
 MISSING: Any = object()
-DEPARTURE_POLL = 0.25  # seconds between looks at the client socket while nothing is sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +237,7 @@ class Chat:
 
     # -- events ------------------------------------------------------------------
 
-    def events(self, first: "FirstEvent | None" = None) -> Iterator[Event]:
+    def events(self, first: FirstEvent | None = None) -> Iterator[Event]:
         """The opened, guarded, wrapped and recorded events of this chat
         (watched by `first`, when the caller waits for the first one)."""
         self.open()
@@ -265,18 +263,18 @@ class Chat:
             # The guard closed the provider's iterator: its upstream is released.
             self.board.open_chats.discard(self)
 
-    def _tracked_first(self, events: Iterator[Event], first: "FirstEvent") -> Iterator[Event]:
-        """_tracked and FirstEvent.watch in one generator (one layer fewer per event)."""
+    def _tracked_first(self, events: Iterator[Event], first: FirstEvent) -> Iterator[Event]:
+        """_tracked, also noting the first event for `first` (one generator layer per event, not two)."""
         try:
             for event in events:
-                if first._state == "waiting" and first.note(event):
+                if first.state == "waiting" and first.note(event):
                     return
                 yield event
         finally:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-            first._seen.set()
+            first.ended()
             self.board.open_chats.discard(self)
 
     # -- the three ways out ----------------------------------------------------
@@ -308,139 +306,6 @@ class Chat:
         if headers:
             response.headers.update(headers)
         return response
-
-
-class FirstEvent:
-    """Hands a failure that comes before anything was produced to the
-    request handler (which can still answer with a status), unless the
-    handler already committed to a 200 stream."""
-
-    __slots__ = ("_lock", "_seen", "_state", "_failure")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen = threading.Event()
-        self._state = "waiting"  # -> "streaming" | "failed" | "committed"
-        self._failure: ProxyError | None = None
-
-    def watch(self, events: Iterator[Event]) -> Iterator[Event]:
-        iterator = iter(events)
-        try:
-            for event in iterator:
-                if self._state == "waiting" and self.note(event):
-                    return
-                yield event
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            self._seen.set()
-
-    def note(self, event: Event) -> bool:
-        """The first event: True when it is a failure the handler takes over
-        (the stream then ends here), False to pass it on."""
-        with self._lock:
-            if self._state == "waiting":
-                if event.type == "error" and not isinstance(event.error, Cancelled):
-                    self._state, self._failure = "failed", event.error
-                    self._seen.set()
-                    return True
-                self._state = "streaming"
-                self._seen.set()
-        return False
-
-    def wait(self, timeout: float) -> ProxyError | None:
-        self._seen.wait(timeout)
-        with self._lock:
-            if self._state == "failed":
-                return self._failure
-            if self._state == "waiting":
-                self._state = "committed"
-            return None
-
-
-class DepartureWatch:
-    """While the handler waits (connecting, retrying, accumulating) and
-    nothing has been written, the server does not read the client socket:
-    a client that leaves would go unnoticed until the first write. This
-    watches the socket and cancels the chat when the client has closed it.
-
-    Under gevent a read watcher on the hub's loop does it: nothing runs until
-    the socket turns readable (the client closed it, or pipelined another
-    request), so a thousand waiting requests cost nothing per poll and a
-    departure is seen at once. Otherwise (flask run) a thread looks every
-    DEPARTURE_POLL seconds, once the answer is slower than one poll."""
-
-    __slots__ = ("chat", "sock", "stopped", "timer", "watcher")
-
-    def __init__(self, chat: Chat) -> None:
-        self.chat = chat
-        environ = request.environ if request else {}
-        self.sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
-        self.stopped = False
-        self.timer = None
-        self.watcher = None
-
-    def __enter__(self) -> "DepartureWatch":
-        if self.sock is None:
-            return self
-        hub = gevent_hub()
-        raw = getattr(self.sock, "_sock", None)  # the OS socket under gevent's
-        if hub is not None and raw is not None:
-            self.sock = raw
-            self.watcher = hub.loop.io(raw.fileno(), 1)  # 1: readable
-            self.watcher.start(self._readable)
-        else:
-            self.timer = call_later(DEPARTURE_POLL, self._watch)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stopped = True
-        if self.watcher is not None:
-            self.watcher.close()
-            self.watcher = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None  # it holds this watch: no cycle left behind
-
-    def _readable(self) -> None:
-        """In the hub (must not block): peek without waiting."""
-        try:
-            gone = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return  # woken for nothing: keep watching
-        except OSError:
-            gone = True  # reset
-        if self.watcher is not None:
-            self.watcher.close()
-            self.watcher = None
-        # Bytes (a pipelined request) say the client is still there.
-        if gone and not self.stopped:
-            spawn_raw(self._gone)
-
-    def _gone(self) -> None:
-        if not self.stopped:
-            log.info("the client left before the answer started: cancelling the upstream")
-            self.chat.cancel()
-
-    def _watch(self) -> None:
-        sock = self.sock
-        try:
-            while not self.stopped:
-                readable, _, _ = select.select([sock], [], [], DEPARTURE_POLL)
-                if self.stopped:
-                    return
-                if readable:
-                    # Readable with nothing to read is an orderly close; bytes
-                    # (a pipelined request) say the client is still there.
-                    if sock.recv(1, socket.MSG_PEEK) == b"":
-                        self._gone()
-                    return
-        except OSError:  # closed or reset: gone as well
-            if not self.stopped:
-                self.chat.cancel()
-        except ValueError:  # a socket that cannot be peeked (TLS): nothing to watch
-            return
 
 
 def _record(recorders: list[Callable[[ChatResult, bool], None]], result: ChatResult, completed: bool) -> None:

@@ -1,6 +1,6 @@
 """Run something later unless cancelled first: the per-request watchdogs' clock.
 
-    chat.DepartureWatch (without gevent: look at the client socket if the answer is slow to start)
+    response_start.DepartureWatch (without gevent: look at the client socket if the answer is slow to start)
     resilience.ResilientStream (the first-content deadline)
     usage.SQLiteUsage (write the rows of the last moment together)
         -> call_later(seconds, function, *args) -> handle.cancel()

@@ -29,9 +29,10 @@ from flask import Blueprint, Response, g, request
 from .. import chat as chat_runner
 from .. import sse
 from ..canonical import Message, TextPart
-from ..chat import DepartureWatch, FirstEvent, Surface
+from ..chat import Surface
 from ..errors import ProxyError
 from ..request_context import require_caller
+from ..response_start import DepartureWatch, FirstEvent
 from ..router import apply_params
 from ..store import StoreError
 from ..streaming import Body, pump, relay, sse_response
@@ -198,7 +199,7 @@ def serve(body: Any = chat_runner.MISSING, block_id: str | None = None) -> Respo
             if recording is not None:
                 recording.close()
             if chat_key is not None:
-                failure = getattr(first, "_failure", None)
+                failure = first.failure
                 if failure is not None:  # answered with its status before any content
                     builder.error = codec.encode.error_text(failure)
                 finished = builder.finish_reason is not None and builder.error is None
