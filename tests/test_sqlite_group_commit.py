@@ -16,14 +16,14 @@ pytestmark = pytest.mark.integration
 def test_concurrent_writers_share_one_commit_and_a_failing_one_rolls_back_alone(tmp_path):
     store = SQLiteStore(str(tmp_path / "store.db"))
     batches: list[int] = []
-    commit = store._commit
+    commit = store._committer._commit
 
     def counted(batch):
         batches.append(len(batch))
         commit(batch)
 
-    store._commit = counted
-    store._group_window = 0.3  # long enough for every writer below to join the first one
+    store._committer._commit = counted
+    store._committer.window = 0.3  # long enough for every writer below to join the first one
     start = threading.Barrier(12)
     results: dict[int, object] = {}
 

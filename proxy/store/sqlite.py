@@ -13,6 +13,8 @@ Concurrency, from the inside out:
   and would block the whole gevent hub, so it is kept short (BUSY_TIMEOUT);
   longer waits for another process's lock happen in a Python retry loop
   whose `time.sleep` yields to other greenlets.
+- Writers of one process that come together share one transaction and one
+  fsync (group commit, sqlite_commit.py); each returns once its write is on disk.
 - The trade-off: each sqlite3 call still blocks the hub while it runs (and a
   commit with synchronous=FULL waits for fsync). Transactions here are a
   handful of indexed statements, so that is well under a millisecond to a
@@ -30,6 +32,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
+from ..timers import gevent_hub
 from . import codec
 from .base import (
     Block,
@@ -45,28 +48,12 @@ from .base import (
     now,
     title_from,
 )
+from .sqlite_commit import GROUP_WINDOW_GEVENT, GroupCommit, locked
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 0.05  # seconds SQLite may block the hub waiting for a lock
 WRITE_DEADLINE = 10.0  # seconds a write may wait for locks before StoreBusy
-# Under gevent a commit's fsync blocks the hub, so no other writer can join
-# it while it runs: the first writer waits this long for others, and all
-# commit together (one fsync). Threads join a commit in progress by themselves.
-GROUP_WINDOW_GEVENT = 0.005
-
-
-class _Job:
-    """One caller's write, waiting for the commit that carries it."""
-
-    __slots__ = ("work", "done", "result", "error")
-
-    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
-        self.work = work
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
 # Each entry upgrades the schema by one version; never edit a shipped entry.
 MIGRATIONS: list[list[str]] = [
     # 1: conversations with ordered messages, stored responses
@@ -109,11 +96,6 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _locked(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
-
-
 class SQLiteStore(Store):
     def __init__(self, path: str, write_deadline: float = WRITE_DEADLINE) -> None:
         self.path = path
@@ -133,16 +115,11 @@ class SQLiteStore(Store):
     def _reopen(self) -> None:
         # Connections and locks are per process: after a fork, start afresh.
         self._pid = os.getpid()
-        self._write_lock = threading.Lock()
-        self._jobs_lock = threading.Lock()
-        self._jobs: list[_Job] = []
-        self._leading = False
-        from ..timers import gevent_hub
-
-        self._group_window = GROUP_WINDOW_GEVENT if gevent_hub() is not None else 0.0
         self._read_lock = threading.Lock()
         self._writer = self._connect()
         self._reader = self._connect()
+        window = GROUP_WINDOW_GEVENT if gevent_hub() is not None else 0.0
+        self._committer = GroupCommit(self._writer, self.path, self.write_deadline, window)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
@@ -152,7 +129,7 @@ class SQLiteStore(Store):
                 mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
                 break
             except sqlite3.OperationalError as error:
-                if not _locked(error) or time.monotonic() > deadline:
+                if not locked(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
         if mode.lower() != "wal":
@@ -176,91 +153,10 @@ class SQLiteStore(Store):
             raise StoreBusy(f"the SQLite store {self.path} stayed busy for {self.write_deadline:g} s")
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run `work` in a BEGIN IMMEDIATE transaction, and return once it is
-        committed (synchronous=FULL: on disk). Group commit: writers that come
-        while one gathers or commits share its transaction, each in a savepoint
-        of its own (one failing rolls back only itself), and one fsync."""
+        """Run `work` in a write transaction; returns once it is on disk
+        (sqlite_commit.py: writers that come together share one commit)."""
         self._check_process()
-        job = _Job(work)
-        with self._jobs_lock:
-            self._jobs.append(job)
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if lead:
-            self._lead()
-        elif not job.done.wait(self.write_deadline * 2):
-            raise StoreBusy(f"the SQLite store {self.path} stayed busy for {self.write_deadline * 2:g} s")
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def _lead(self) -> None:
-        """Commit the waiting jobs, batch after batch, until none is left."""
-        # Whatever interrupts the leader (a greenlet killed at shutdown), the
-        # jobs it holds are still committed and every waiter is woken; only
-        # then is the interruption raised.
-        interrupted: BaseException | None = None
-        if self._group_window:
-            try:
-                time.sleep(self._group_window)  # yields: other greenlets' writes join
-            except BaseException as error:  # noqa: BLE001 - re-raised below
-                interrupted = error
-        while True:
-            with self._jobs_lock:
-                batch, self._jobs = self._jobs, []
-                if not batch:
-                    self._leading = False
-                    break
-            try:
-                self._commit(batch)
-            except BaseException as error:  # noqa: BLE001 - every job of the batch gets it
-                for job in batch:
-                    if job.error is None:
-                        job.error = error
-                if not isinstance(error, Exception) and interrupted is None:
-                    interrupted = error
-            finally:
-                for job in batch:
-                    job.done.set()
-        if interrupted is not None:
-            raise interrupted
-
-    def _commit(self, batch: list[_Job]) -> None:
-        deadline = time.monotonic() + self.write_deadline
-        self._acquire(self._write_lock)
-        try:
-            connection = self._writer
-            delay = 0.001
-            while True:
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as error:
-                    if not _locked(error):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise StoreBusy(f"another process held the SQLite store {self.path} locked too long") from error
-                    time.sleep(delay)  # yields under gevent, unlike SQLite's busy handler
-                    delay = min(delay * 2, 0.005)  # short: SQLite's lock is not fair, keep polling
-            try:
-                for job in batch:
-                    if len(batch) == 1:
-                        job.result = job.work(connection)
-                        continue
-                    connection.execute("SAVEPOINT job")
-                    try:
-                        job.result = job.work(connection)
-                    except Exception as error:  # noqa: BLE001 - handed to its own caller
-                        job.error = error
-                        connection.execute("ROLLBACK TO job")
-                    connection.execute("RELEASE job")
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        finally:
-            self._write_lock.release()
+        return self._committer.run(work)
 
     def _read(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `work` in one read transaction (a consistent snapshot in WAL)."""
