@@ -94,3 +94,47 @@ def test_redis_retention_trims_the_stream():
     finally:
         delete_prefix(LOCAL_REDIS, prefix)
         client.close()
+
+
+def test_sqlite_rows_are_written_together_and_none_is_lost_when_a_worker_stops(tmp_path):
+    """Rows are queued and written per 0.1 s: a read writes the queue first,
+    and a worker stopped at once right after its last chats (SIGINT) still
+    writes them before it exits."""
+    import os
+    import signal
+    import sqlite3
+
+    import requests
+
+    from proxy import usage
+    from tests.store_support import Gunicorn
+
+    def on_disk(path) -> int:  # another connection: what a reader elsewhere would see
+        with sqlite3.connect(path) as connection:
+            return connection.execute("SELECT COUNT(*) FROM usage").fetchone()[0]
+
+    log = SQLiteUsage(str(tmp_path / "direct.db"))
+    for n in range(5):
+        log.record(UsageRecord(time=T0 + n, request_id=f"r{n}"))
+    assert on_disk(tmp_path / "direct.db") == 0  # queued, together
+    assert [row.request_id for row in log.rows(T0, T0 + DAY)] == [f"r{n}" for n in range(5)]  # no wait
+    log.record(UsageRecord(time=T0 + 9, request_id="last"))
+    usage._flush_all()  # what a clean exit runs (atexit)
+    assert on_disk(tmp_path / "direct.db") == 6
+
+    database = tmp_path / "switchboard.db"
+    server = Gunicorn(tmp_path, {"SWITCHBOARD_DATABASE": str(database), "SWITCHBOARD_DEMO_DELAY": "0"})
+    try:
+        for n in range(12):
+            answer = requests.post(server.url + "/v1/chat/completions", timeout=10,
+                                   json={"model": "mock", "messages": [{"role": "user", "content": f"hi {n}"}]})
+            assert answer.status_code == 200
+    finally:
+        # SIGINT: the quick shutdown, no grace period; the last rows are
+        # still queued in the worker, written on its way out
+        os.killpg(server.process.pid, signal.SIGINT)
+        server.process.wait(15)
+        server.close()
+    with sqlite3.connect(tmp_path / "switchboard-usage.db") as connection:
+        rows = connection.execute("SELECT status, surface FROM usage").fetchall()
+    assert rows == [("ok", "openai_chat")] * 12
