@@ -188,6 +188,8 @@ def test_cancel_stops_one_chat():
     threads = [in_thread(client.emit, "chat", {"id": tag, "model": "reflection-and-thinking", "messages": MSG})
                for tag in ("c1", "c2")]
     assert wait_until(lambda: app.extensions["switchboard"].socket_chats.count() == 2, 5)
+    # a chat is registered before its stream opens: wait for both streams
+    assert wait_until(lambda: len(demo(app).recent) == 2, 5)
     streams = list(demo(app).recent)
     client.emit("cancel", {"id": "c1"})
     assert wait_until(lambda: any(s.finished_at is not None for s in streams), 1.0)
@@ -212,6 +214,7 @@ def test_disconnect_cancels_the_sockets_chats():
     threads = [in_thread(client.emit, "chat", {"model": "reflection-and-thinking", "messages": MSG}),
                in_thread(client.emit, "chat", {"id": 2, "model": "agent-demo", "messages": MSG})]
     assert wait_until(lambda: app.extensions["switchboard"].socket_chats.count() == 2, 5)
+    assert wait_until(lambda: len(demo(app).recent) == 2, 5)  # both streams open
     # let both chats send their first events and enter a long pause: the
     # test client's own queue breaks if an emit races its disconnect
     time.sleep(0.3)
