@@ -27,7 +27,7 @@ from .canonical import ChatRequest, ChatResult, Event, accumulate
 from .errors import Cancelled, ProxyError, ServerShutdown, UpstreamError
 from .request_context import current_request_id, require_caller
 from .response_start import DepartureWatch, FirstEvent
-from .streaming import Recorder, guard, sse_response
+from .streaming import Body, Cancellable, Recorder, guard, pump, relay, sse_response
 from .surfaces.common import read_json
 
 log = logging.getLogger(__name__)
@@ -288,17 +288,32 @@ class Chat:
                 self.cancel()
 
     def stream_response(self, encode: Callable[[Iterator[Event]], Iterable[bytes]],
-                        headers: Mapping[str, str] | None = None) -> Response:
+                        headers: Mapping[str, str] | None = None, *, first: FirstEvent | None = None,
+                        cancel: Cancellable | None = None, on_open: Callable[[], None] | None = None,
+                        plain_text: bool = False) -> Response:
         """SSE: nothing is sent until the first content (or the heartbeat
         interval passes), so a failure before any content is answered with its
-        real HTTP status; then frames as they come, heartbeats while silent."""
-        heartbeat = self.board.settings.heartbeat_seconds
+        real HTTP status; then frames as they come, heartbeats while silent.
+
+        A surface may bring its own `first` (to read its failure later), what
+        the response's end cancels (`cancel`, default the upstream; the UI
+        stream's resume grace period goes there), a step right after the
+        upstream opened (`on_open`), and a plain-text body without heartbeats
+        (`plain_text`: they would be text; the total timeout bounds silence)."""
+        settings = self.board.settings
+        first = first if first is not None else FirstEvent()
         with DepartureWatch(self):
             self.open()
-            first = FirstEvent()
+            if on_open is not None:
+                on_open()
             frames = encode(self.events(first))
-            response = sse_response(frames, self.stream, heartbeat, request_id=self.request_id)
-            failure = first.wait(heartbeat)
+            target = cancel if cancel is not None else self.stream
+            if plain_text:
+                body = Body(relay(pump(frames, self.request_id), target, settings.total_timeout), target)
+                response = Response(body, mimetype="text/plain", direct_passthrough=True)
+            else:
+                response = sse_response(frames, target, settings.heartbeat_seconds, request_id=self.request_id)
+            failure = first.wait(settings.heartbeat_seconds)
             if failure is not None:
                 response.response.close()
                 raise failure

@@ -32,10 +32,10 @@ from ..canonical import Message, TextPart
 from ..chat import Surface
 from ..errors import ProxyError
 from ..request_context import require_caller
-from ..response_start import DepartureWatch, FirstEvent
+from ..response_start import FirstEvent
 from ..router import apply_params
 from ..store import StoreError
-from ..streaming import Body, pump, relay, sse_response
+from ..streaming import sse_response
 from . import ui_chat_codec as codec
 from . import ui_chat_state as state
 from .common import error_response, json_response, read_json, switchboard
@@ -221,27 +221,14 @@ def open_recording(names: list[str]):
 
 
 def respond(chat, first: FirstEvent, departure: Departure, produce, names: list[str], text_protocol: bool) -> Response:
-    """The runner's stream_response, with the reply recorded for resuming,
-    the grace period on departure, and the text protocol's plain body."""
-    settings = chat.board.settings
-    with DepartureWatch(chat):
-        chat.open()  # errors before the stream: JSON with their status
-        # registered before the response starts: a resume right after the POST finds it
+    """The runner's stream_response, with the reply recorded for resuming
+    (registered before the response starts: a resume right after the POST
+    finds it), the grace period on departure, and the text protocol's body."""
+    def record() -> None:
         departure.recording = open_recording(names)
-        frames = produce(chat.events(first))
-        if text_protocol:
-            # no heartbeats: they would be text; the total timeout bounds a silent upstream
-            body = Body(relay(pump(frames, chat.request_id), departure, settings.total_timeout), departure)
-            response = Response(body, mimetype="text/plain", headers=codec.TEXT_HEADERS, direct_passthrough=True)
-        else:
-            response = sse_response(frames, departure, settings.heartbeat_seconds, headers=codec.HEADERS,
-                                    request_id=chat.request_id)
-        failure = first.wait(settings.heartbeat_seconds)
-        if failure is not None:
-            response.response.close()
-            raise failure
-    response.headers.update(chat.response_headers)
-    return response
+
+    return chat.stream_response(produce, codec.TEXT_HEADERS if text_protocol else codec.HEADERS, first=first,
+                                cancel=departure, on_open=record, plain_text=text_protocol)
 
 
 def apply(chat_request, resolved, overrides):
