@@ -51,7 +51,7 @@ node_modules/.installed: package.json package-lock.json
 
 # Benchmarks (bench/run.py): fake upstream, gunicorn as in production, load
 # generator, each in its own process; writes bench/results/ (bench/README.md).
-# About two minutes.
+# Two to eight minutes on two cores.
 bench: $(VENV)/.runtime
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

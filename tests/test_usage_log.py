@@ -96,6 +96,7 @@ def test_redis_retention_trims_the_stream():
         client.close()
 
 
+@pytest.mark.e2e  # starts gunicorn
 def test_sqlite_rows_are_written_together_and_none_is_lost_when_a_worker_stops(tmp_path):
     """Rows are queued and written per 0.1 s: a read writes the queue first,
     and a worker stopped at once right after its last chats (SIGINT) still
