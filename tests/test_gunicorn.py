@@ -57,7 +57,7 @@ def test_client_disconnect_stops_the_demo_stream(gunicorn_server):
 
 
 def test_python_socketio_client_over_websocket(gunicorn_server):
-    client = socketio.Client()
+    client = socketio.Client(reconnection=False)
     chunks, thinking = [], []
     done = threading.Event()
     client.on("chunk", lambda data: chunks.append(data["content"]))

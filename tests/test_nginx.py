@@ -103,7 +103,7 @@ def test_sse_streams_through_nginx_incrementally(nginx):
 
 def test_python_socketio_through_nginx(nginx):
     for transports in (["websocket"], ["polling"]):
-        client = socketio.Client()
+        client = socketio.Client(reconnection=False)
         chunks = []
         done = threading.Event()
         client.on("chunk", lambda data, chunks=chunks: chunks.append(data["content"]))

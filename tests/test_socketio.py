@@ -92,7 +92,7 @@ def test_oversize_message_closes_the_connection_and_the_server_stays_up():
     with ServerThread(app) as server:
         url = f"http://127.0.0.1:{server.port}"
         for transports in (["websocket"], ["polling"]):
-            client = socketio.Client()
+            client = socketio.Client(reconnection=False)  # the server closes it on purpose: no reconnecting thread left behind
             gone = threading.Event()
             client.on("disconnect", lambda *a, gone=gone: gone.set())
             client.connect(url, transports=transports, wait_timeout=5)
@@ -104,7 +104,7 @@ def test_oversize_message_closes_the_connection_and_the_server_stays_up():
             # only notice at its next poll)
             assert wait_until(lambda gone=gone, session=session: gone.is_set() or session not in sessions, 5), transports
             client.disconnect()
-        client = socketio.Client()
+        client = socketio.Client(reconnection=False)
         done = threading.Event()
         client.on("complete", lambda *a: done.set())
         client.connect(url, transports=["polling"], wait_timeout=5)
@@ -239,7 +239,7 @@ def test_engineio_origin_allowlist_over_http():
         assert refused.status_code == 400 and "Access-Control-Allow-Origin" not in refused.headers
         # a real client from the allowed origin chats; from another origin it cannot connect
         # websocket-client adds its own Origin header unless told not to
-        good = socketio.Client(websocket_extra_options={"suppress_origin": True})
+        good = socketio.Client(reconnection=False, websocket_extra_options={"suppress_origin": True})
         done = threading.Event()
         chunks = []
         good.on("chunk", lambda data: chunks.append(data["content"]))
@@ -249,7 +249,7 @@ def test_engineio_origin_allowlist_over_http():
         good.emit("chat", {"messages": MSG})
         assert done.wait(5) and chunks[-1] == "owls"
         good.disconnect()
-        bad = socketio.Client()
+        bad = socketio.Client(reconnection=False)
         with pytest.raises(socketio.exceptions.ConnectionError):
             bad.connect(f"http://127.0.0.1:{server.port}", headers={"Origin": "http://evil.example"},
                         transports=["polling"], wait_timeout=5)
