@@ -277,13 +277,9 @@ def test_open_streams_counts_every_surface_exactly(tmp_path):
 
 
 def live(*names: str) -> dict[str, int]:
+    """Objects still alive once the garbage is collected."""
     gc.collect()
-    counts = dict.fromkeys(names, 0)
-    for obj in gc.get_objects():
-        name = type(obj).__name__
-        if name in counts:
-            counts[name] += 1
-    return counts
+    return tracked(names)
 
 
 KINDS = ("ResilientStream", "UpstreamStream", "ChatRequest", "Chat", "SSEReader", "Response")
