@@ -252,29 +252,23 @@ class Chat:
             events = wrap(events)
         if recorders:
             events = Recorder(functools.partial(_record, recorders)).tap(events)
-        if first is not None:
-            return self._tracked_first(events, first)
-        return self._tracked(events)
+        return self._tracked(events, first)
 
-    def _tracked(self, events: Iterator[Event]) -> Iterator[Event]:
-        try:
-            yield from events
-        finally:
-            # The guard closed the provider's iterator: its upstream is released.
-            self.board.open_chats.discard(self)
-
-    def _tracked_first(self, events: Iterator[Event], first: FirstEvent) -> Iterator[Event]:
-        """_tracked, also noting the first event for `first` (one generator layer per event, not two)."""
+    def _tracked(self, events: Iterator[Event], first: FirstEvent | None = None) -> Iterator[Event]:
+        """The events while the chat is open (counted by /health), the first
+        one noted for `first` when given (one generator layer for both)."""
         try:
             for event in events:
-                if first.state == "waiting" and first.note(event):
+                if first is not None and first.state == "waiting" and first.note(event):
                     return
                 yield event
         finally:
+            # Closing the guard closes the provider's iterator: its upstream is released.
             close = getattr(events, "close", None)
             if close is not None:
                 close()
-            first.ended()
+            if first is not None:
+                first.ended()
             self.board.open_chats.discard(self)
 
     # -- the three ways out ----------------------------------------------------
