@@ -218,23 +218,23 @@ class Gate:
         now = time.monotonic()
         metrics.labelled(metrics.ACTIVE, ticket.surface).dec()
         opened = tally is not None  # events flowed (None: the upstream never opened)
-        result = tally or Tally()
-        error = error or result.error
+        tally = tally or Tally()
+        error = error or tally.error
         # A stream whose Finish arrived is complete even when the encoder
         # stopped reading right after it (the iterator was closed, not drained).
-        if (completed or result.finish is not None) and error is None:
+        if (completed or tally.finish is not None) and error is None:
             status = "ok"
         elif isinstance(error, Cancelled) or error is None or (
                 error.code == "stream_incomplete" and stream is not None and stream.cancelled.is_set()):
             status = "cancelled"  # the client went away (or stopped the chat); its stream was cut for that
         else:
             status = "error"
-        usage = result.usage
+        usage = tally.usage
         if usage is not None:
             input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
             reasoning, cached = usage.reasoning_tokens or 0, usage.cached_input_tokens or 0
         elif opened:  # the upstream opened but said nothing of usage: count what went in and out
-            input_tokens, output_tokens, reasoning, cached = ticket.input_estimate, estimate_output(result), 0, 0
+            input_tokens, output_tokens, reasoning, cached = ticket.input_estimate, estimate_output(tally), 0, 0
         else:  # never opened: nothing was used
             input_tokens = output_tokens = reasoning = cached = 0
         model, provider = self._labels(ticket.model, stream)
