@@ -80,18 +80,10 @@ def events_of(chunks: Iterable[bytes]) -> Iterator[Event]:
     return SSEClient(chunks).events()
 
 
-def read_events(response: Any, max_event_bytes: int | None = None) -> Iterator[Event]:
-    """SSE events of a streamed upstream response, at most `max_event_bytes`
-    per event when given (providers/http.py SSEReader does the same inline)."""
-    if max_event_bytes is None:
-        return events_of(iter_raw(response))
-    return _bounded(response, Budget(max_event_bytes))
-
-
-def _bounded(response: Any, budget: Budget) -> Iterator[Event]:
-    for event in events_of(iter_raw(response, budget)):
-        budget.used = 0
-        yield event
+def read_events(response: Any) -> Iterator[Event]:
+    """SSE events of a streamed response, unbounded (providers read theirs
+    through providers/http.py SSEReader, which keeps each event to a Budget)."""
+    return events_of(iter_raw(response))
 
 
 def parse(chunks: Iterable[bytes] | bytes) -> list[Event]:

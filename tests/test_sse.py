@@ -115,21 +115,28 @@ def test_read_events_chunked_is_incremental():
     check_incremental(chunked=True)
 
 
-def test_read_events_bounds_the_bytes_of_one_event_not_of_the_stream():
+def test_an_upstream_reader_bounds_the_bytes_of_one_event_not_of_the_stream(monkeypatch):
     """Many small events pass however long the stream; one endless line
-    raises EventTooLarge once it passes the limit (the parser's buffer
-    would otherwise grow without bound)."""
+    fails with event_too_large once it passes the limit (the parser's buffer
+    would otherwise grow without bound). providers/http.py SSEReader, over a
+    real socket, with the limit lowered to 200 bytes."""
+    from proxy.config import Settings
+    from proxy.errors import UpstreamError
+    from proxy.providers import http
+
+    monkeypatch.setattr(http, "MAX_EVENT_BYTES", 200)
     small = [sse.encode_json({"n": i}) for i in range(50)]
     port, thread = serve_once(True, small + [sse.DONE], 0.0, [])
-    with requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5) as response:
-        assert len(list(sse.read_events(response, max_event_bytes=200))) == 51
+    response = requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5)
+    assert len(list(http.SSEReader(response, "fake", Settings()).events())) == 51
     thread.join(5)
     endless = [b"data: " + b"x" * 150, b"x" * 150, b"x" * 150 + b"\n\n"]
     port, thread = serve_once(True, [sse.encode_json({"n": 0})] + endless, 0.05, [])
+    response = requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5)
     received = []
-    with requests.get(f"http://127.0.0.1:{port}/", stream=True, timeout=5) as response:
-        with pytest.raises(sse.EventTooLarge):
-            for event in sse.read_events(response, max_event_bytes=200):
-                received.append(event.data)
+    with pytest.raises(UpstreamError) as failure:
+        for event in http.SSEReader(response, "fake", Settings()).events():
+            received.append(event.data)
     thread.join(5)
+    assert failure.value.code == "event_too_large" and not failure.value.retryable
     assert received == ['{"n":0}']
