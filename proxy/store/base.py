@@ -243,8 +243,7 @@ class Store(abc.ABC):
         replace the chat when it is empty or starts with the same message
         (the client sent its whole history); otherwise (a trimmed history)
         they are upserted. Backends do it with one round trip where they can."""
-        first = self.first_ui_message_id(owner, chat_key)
-        if first is None or (len(messages) > 1 and first == messages[0]["id"]):
+        if replaces_chat(self.first_ui_message_id(owner, chat_key), messages):
             self.put_ui_messages(owner, chat_key, messages)
         else:
             self.upsert_ui_messages(owner, chat_key, messages)
@@ -277,3 +276,10 @@ def title_from(messages: Sequence[StoredMessage], limit: int = 80) -> str | None
             if text:
                 return text if len(text) <= limit else text[: limit - 1] + "…"
     return None
+
+
+def replaces_chat(first_stored_id: str | None, messages: Sequence[dict]) -> bool:
+    """Whether a finished exchange replaces the stored UI chat (empty, or the
+    exchange starts with its first message: a whole history) rather than
+    being upserted into it (Store.save_ui_exchange)."""
+    return first_stored_id is None or (len(messages) > 1 and first_stored_id == messages[0]["id"])

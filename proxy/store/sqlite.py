@@ -46,6 +46,7 @@ from .base import (
     clamp_limit,
     new_id,
     now,
+    replaces_chat,
     title_from,
 )
 from .sqlite_commit import GROUP_WINDOW_GEVENT, GroupCommit, locked
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 0.05  # seconds SQLite may block the hub waiting for a lock
 WRITE_DEADLINE = 10.0  # seconds a write may wait for locks before StoreBusy
+
 # Each entry upgrades the schema by one version; never edit a shipped entry.
 MIGRATIONS: list[list[str]] = [
     # 1: conversations with ordered messages, stored responses
@@ -364,7 +366,7 @@ class SQLiteStore(Store):
         def work(connection: sqlite3.Connection) -> None:
             row = connection.execute("SELECT id FROM ui_messages WHERE owner = ? AND chat = ? ORDER BY seq LIMIT 1",
                                      (owner, chat_key)).fetchone()
-            if row is None or (len(messages) > 1 and row[0] == messages[0]["id"]):
+            if replaces_chat(row[0] if row else None, messages):
                 _replace_ui(connection, owner, chat_key, messages)
             else:
                 _upsert_ui(connection, owner, chat_key, messages)
