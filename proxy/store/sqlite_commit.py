@@ -51,14 +51,11 @@ class GroupCommit:
         self.path = path
         self.write_deadline = write_deadline
         self.window = window
-        self._lock = threading.Lock()  # the connection: one transaction at a time
         self._jobs_lock = threading.Lock()
         self._jobs: list[_Job] = []
+        # One leader at a time, and only the leader uses the connection: it is
+        # never in two transactions at once without a lock of its own.
         self._leading = False
-
-    def _acquire(self) -> None:
-        if not self._lock.acquire(timeout=self.write_deadline):
-            raise StoreBusy(f"the SQLite store {self.path} stayed busy for {self.write_deadline:g} s")
 
     def run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `work` in a BEGIN IMMEDIATE transaction, and return once it is
@@ -112,26 +109,24 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Job]) -> None:
         deadline = time.monotonic() + self.write_deadline
-        self._acquire()
-        try:
-            connection = self.connection
-            delay = 0.001
-            while True:
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as error:
-                    if not locked(error):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise StoreBusy(f"another process held the SQLite store {self.path} locked too long") from error
-                    time.sleep(delay)  # yields under gevent, unlike SQLite's busy handler
-                    delay = min(delay * 2, 0.005)  # short: SQLite's lock is not fair, keep polling
+        connection = self.connection
+        delay = 0.001
+        while True:
             try:
+                connection.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as error:
+                if not locked(error):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreBusy(f"another process held the SQLite store {self.path} locked too long") from error
+                time.sleep(delay)  # yields under gevent, unlike SQLite's busy handler
+                delay = min(delay * 2, 0.005)  # short: SQLite's lock is not fair, keep polling
+        try:
+            if len(batch) == 1:  # alone: its failure rolls back the transaction, no savepoint needed
+                batch[0].result = batch[0].work(connection)
+            else:
                 for job in batch:
-                    if len(batch) == 1:
-                        job.result = job.work(connection)
-                        continue
                     connection.execute("SAVEPOINT job")
                     try:
                         job.result = job.work(connection)
@@ -139,9 +134,7 @@ class GroupCommit:
                         job.error = error
                         connection.execute("ROLLBACK TO job")
                     connection.execute("RELEASE job")
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        finally:
-            self._lock.release()
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
