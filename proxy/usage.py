@@ -17,8 +17,8 @@ SQLite: its own file beside the store's (`<database>-usage.db`, or
 writes; the rows of each 0.1 s go in together, in one transaction (a
 commit per chat was a measurable share of a short stream's CPU; reads and a
 clean exit write what is queued first); WAL with synchronous=NORMAL (a
-crash may lose the last rows, never corrupt the file); indexed by time, so a period's aggregate reads only its
-rows. Redis: one stream, `XADD ... MINID` trimming to the retention in the
+crash may lose the last rows, never corrupt the file); indexed by time, so
+a period's aggregate reads only its rows. Redis: one stream, `XADD ... MINID` trimming to the retention in the
 same command; stream ids are times, so a period is one XRANGE.
 Imports neither flask nor requests.
 """
@@ -150,10 +150,7 @@ class SQLiteUsage(UsageLog):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._pid = -1
-        self._pending: list[tuple] = []
-        self._pending_lock = threading.Lock()
-        self._flush_timer: Any = None
-        self._connection()
+        self._connection()  # per process: connection, locks and the queue of rows
         self._write("""CREATE TABLE IF NOT EXISTS usage (
             time REAL NOT NULL, request_id TEXT, key TEXT, model TEXT, provider TEXT, surface TEXT,
             input_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER, cached_tokens INTEGER,
@@ -165,7 +162,9 @@ class SQLiteUsage(UsageLog):
         if self._pid != os.getpid():  # per process: after a fork, start afresh
             self._pid = os.getpid()
             self._lock = threading.Lock()
-            self._pending, self._pending_lock, self._flush_timer = [], threading.Lock(), None
+            self._pending: list[tuple] = []
+            self._pending_lock = threading.Lock()
+            self._flush_timer: Any = None
             _LIVE.add(self)  # flushed at a clean exit (_flush_all)
             self._db = sqlite3.connect(self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None,
                                        check_same_thread=False)
